@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/bufring.c - provided buffer rings (IORING_REGISTER_PBUF_RING, 5.19) and the multishot recv
+ * that feeds from them.
+ *
+ * One mmap holds the ring of buffer descriptors (page aligned, as the kernel requires) followed by
+ * the buffers. The kernel consumes descriptors from the ring's head; ur_bufring_recycle() appends
+ * at the tail. @avail counts what the kernel can still pick: it tells whether a multishot recv
+ * that stopped with -ENOBUFS can be re-armed now or must wait for a recycle.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct ur_bufring {
+	struct ur_loop *loop;
+	struct io_uring_buf_ring *ring;
+	unsigned char *bufs;
+	size_t map_len;
+	size_t size;
+	unsigned count;
+	unsigned avail;
+	unsigned users; /* multishot recvs started on it and not finally completed */
+	uint16_t bgid;
+	struct ur_future *starved; /* recvs stopped by -ENOBUFS, waiting for a recycle */
+	struct ur_bufring *next;   /* the loop's list */
+};
+
+int ur_bufring_new(struct ur_loop *l, struct ur_bufring **brp, unsigned count, size_t size)
+{
+	*brp = NULL;
+	if (count == 0 || count > 32768 || (count & (count - 1)) || size == 0 || size > UINT32_MAX)
+		return -EINVAL;
+	if (l->closing)
+		return UR_ELOOPCLOSED;
+
+	struct ur_bufring *br = calloc(1, sizeof(*br));
+	if (!br)
+		return -ENOMEM;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t ring_len = (count * sizeof(struct io_uring_buf) + page - 1) & ~(page - 1);
+	br->map_len = ring_len + (size_t)count * size;
+	void *mem =
+	    mmap(NULL, br->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED) {
+		free(br);
+		return -ENOMEM;
+	}
+	br->loop = l;
+	br->ring = mem;
+	br->bufs = (unsigned char *)mem + ring_len;
+	br->size = size;
+	br->count = count;
+	br->bgid = l->next_bgid++;
+
+	struct io_uring_buf_reg reg = {
+	    .ring_addr = (uint64_t)(uintptr_t)mem,
+	    .ring_entries = count,
+	    .bgid = br->bgid,
+	};
+	int ret = io_uring_register_buf_ring(&l->ring, &reg, 0);
+	if (ret < 0) {
+		munmap(mem, br->map_len);
+		free(br);
+		return ret == -EINVAL ? -EOPNOTSUPP : ret;
+	}
+	io_uring_buf_ring_init(br->ring);
+	for (unsigned i = 0; i < count; i++)
+		io_uring_buf_ring_add(br->ring, br->bufs + (size_t)i * size, (unsigned)size,
+		                      (unsigned short)i, io_uring_buf_ring_mask(count), (int)i);
+	io_uring_buf_ring_advance(br->ring, (int)count);
+	br->avail = count;
+	br->next = l->bufrings;
+	l->bufrings = br;
+	*brp = br;
+	return 0;
+}
+
+static void unlink_and_free(struct ur_bufring *br)
+{
+	struct ur_loop *l = br->loop;
+	for (struct ur_bufring **pp = &l->bufrings; *pp; pp = &(*pp)->next) {
+		if (*pp == br) {
+			*pp = br->next;
+			break;
+		}
+	}
+	io_uring_unregister_buf_ring(&l->ring, br->bgid);
+	munmap(br->ring, br->map_len);
+	free(br);
+}
+
+int ur_bufring_free(struct ur_bufring **brp)
+{
+	struct ur_bufring *br = brp ? *brp : NULL;
+	if (!br)
+		return 0;
+	if (br->users)
+		return -EBUSY;
+	unlink_and_free(br);
+	*brp = NULL;
+	return 0;
+}
+
+void *ur_bufring_buf(const struct ur_bufring *br, unsigned bid)
+{
+	return bid < br->count ? br->bufs + (size_t)bid * br->size : NULL;
+}
+
+size_t ur_bufring_size(const struct ur_bufring *br)
+{
+	return br->size;
+}
+
+unsigned ur_bufring_available(const struct ur_bufring *br)
+{
+	return br->avail;
+}
+
+int ur_future_buffer(const struct ur_future *f)
+{
+	if (!(f->cqe_flags & IORING_CQE_F_BUFFER))
+		return -1;
+	return (int)(f->cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+}
+
+void ur_bufring_recycle(struct ur_bufring *br, unsigned bid)
+{
+	if (bid >= br->count)
+		return;
+	io_uring_buf_ring_add(br->ring, br->bufs + (size_t)bid * br->size, (unsigned)br->size,
+	                      (unsigned short)bid, io_uring_buf_ring_mask(br->count), 0);
+	/* Publishes the descriptor with a release store of the tail: the kernel may use it now. */
+	io_uring_buf_ring_advance(br->ring, 1);
+	br->avail++;
+	while (br->starved && !br->loop->closing) {
+		struct ur_future *f = br->starved;
+		br->starved = f->next_;
+		f->flags_ &= (uint16_t)~UR__F_STARVED;
+		ur__recv_multi_rearm(br->loop, f);
+	}
+}
+
+void ur__bufring_took(struct ur_bufring *br, uint32_t cqe_flags)
+{
+	(void)cqe_flags;
+	if (br->avail)
+		br->avail--;
+}
+
+void ur__bufring_starve(struct ur_bufring *br, struct ur_future *f)
+{
+	f->flags_ |= UR__F_STARVED;
+	f->next_ = br->starved;
+	br->starved = f;
+}
+
+bool ur__bufring_unstarve(struct ur_bufring *br, struct ur_future *f)
+{
+	for (struct ur_future **pp = &br->starved; *pp; pp = &(*pp)->next_) {
+		if (*pp == f) {
+			*pp = f->next_;
+			f->flags_ &= (uint16_t)~UR__F_STARVED;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void prep_recv_multi(struct io_uring_sqe *sqe, struct ur_future *f)
+{
+	struct ur_bufring *br = f->aux_;
+	io_uring_prep_recv_multishot(sqe, (int)f->ts_[0], NULL, 0, (int)f->ts_[1]);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = br->bgid;
+}
+
+int ur_recv_multishot_start(struct ur_loop *l, struct ur_future *f, int fd, struct ur_bufring *br,
+                            int flags)
+{
+	struct ur__op op;
+	if (!br || br->loop != l)
+		return -EINVAL;
+	if (f->state_ != UR_FUTURE_PENDING && (f->flags_ & UR__F_DEADLINE))
+		return -EINVAL;
+	int ret = ur__op_begin(l, f, IORING_OP_RECV, 0, &op);
+	if (ret)
+		return ret;
+	f->ts_[0] = fd;
+	f->ts_[1] = flags;
+	f->aux_ = br;
+	prep_recv_multi(op.sqe, f);
+	f->flags_ |= UR__F_MULTI;
+	br->users++;
+	return ur__op_end(l, f, &op);
+}
+
+/* Arms a multishot recv again after the kernel stopped it; the future stays pending. */
+void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f)
+{
+	struct ur_bufring *br = f->aux_;
+	struct io_uring_sqe *sqe;
+
+	if (br->avail == 0) {
+		ur__bufring_starve(br, f);
+		return;
+	}
+	int ret = ur__reserve(l, 1, &sqe);
+	if (ret < 0) {
+		f->owed_ = 0;
+		ur__complete_local(l, f, ret);
+		return;
+	}
+	if (ret == 1)
+		f->flags_ |= UR__F_QUEUED;
+	prep_recv_multi(sqe, f);
+	io_uring_sqe_set_data64(sqe, ur__ud(f, UR__TAG_MAIN));
+	f->owed_ = 1;
+	l->inflight++;
+}
+
+void ur__bufring_done(struct ur_future *f)
+{
+	struct ur_bufring *br = f->aux_;
+	if (br && br->users)
+		br->users--;
+}
+
+void ur__bufring_teardown(struct ur_loop *l, bool free_them)
+{
+	for (struct ur_bufring *br = l->bufrings; br; br = br->next) {
+		while (br->starved) {
+			struct ur_future *f = br->starved;
+			br->starved = f->next_;
+			f->flags_ &= (uint16_t)~UR__F_STARVED;
+			f->owed_ = 0;
+			ur__complete_local(l, f, -ECANCELED);
+		}
+	}
+	while (free_them && l->bufrings)
+		unlink_and_free(l->bufrings);
+}

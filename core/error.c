@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/error.c - names and descriptions for every code urio returns.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+struct own_error {
+	int code;
+	const char *name;
+	const char *text;
+};
+
+/* urio's own codes, every layer's; kept sorted by code, descending, for the reader. */
+static const struct own_error own[] = {
+    {UR_ELOOPCLOSED, "UR_ELOOPCLOSED", "the event loop is closing"},
+    {UR_EWRONGLOOP, "UR_EWRONGLOOP", "the future belongs to another event loop"},
+    {UR_ENOTASK, "UR_ENOTASK", "the call must be made from inside a task"},
+};
+
+static const struct own_error *find_own(int code)
+{
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (own[i].code == code)
+			return &own[i];
+	return NULL;
+}
+
+const char *ur_strerror(int code)
+{
+	if (code >= 0)
+		return "success";
+	if (code >= UR_ERANGE_MIN && code <= UR_ERANGE_MAX) {
+		const struct own_error *e = find_own(code);
+		return e ? e->text : "unknown error";
+	}
+	/* strerrordesc_np (glibc 2.32) is thread-safe and never formats "Unknown error N". */
+	const char *s = strerrordesc_np(-code);
+	return s ? s : "unknown error";
+}
+
+const char *ur_strerror_name(int code)
+{
+	if (code >= 0)
+		return "OK";
+	if (code >= UR_ERANGE_MIN && code <= UR_ERANGE_MAX) {
+		const struct own_error *e = find_own(code);
+		return e ? e->name : "UNKNOWN";
+	}
+	const char *s = strerrorname_np(-code);
+	return s ? s : "UNKNOWN";
+}

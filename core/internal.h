@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/internal.h - what the files of core/ share and nobody else sees.
+ */
+#ifndef UR_CORE_INTERNAL_H
+#define UR_CORE_INTERNAL_H
+
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "urio.h"
+
+/* Private future flags (struct ur_future.flags_). */
+enum {
+	UR__F_CANCEL = 1u << 0,   /* cancellation requested */
+	UR__F_DEADLINE = 1u << 1, /* the next start gets a linked timeout */
+	UR__F_LINKED = 1u << 2,   /* this start carries a linked timeout */
+	UR__F_TIMEDOUT = 1u << 3, /* the linked timeout fired */
+	UR__F_MULTI = 1u << 4,    /* multishot operation */
+	UR__F_QUEUED = 1u << 5,   /* its SQEs wait in the loop's local queue */
+	UR__F_STARVED = 1u << 6,  /* multishot recv waiting for a recycled buffer */
+	UR__F_INTERNAL = 1u << 7, /* urio's own future: does not hold the loop */
+	UR__F_READY = 1u << 8,    /* completed locally, on the ready list */
+};
+
+/*
+ * user_data of every SQE: the address of its future (8-byte aligned) with a tag in the low bits,
+ * saying which SQE of the future's chain the completion is for. A NULL future means a
+ * fire-and-forget SQE of the loop itself (a cancel request, the close of a raced descriptor).
+ */
+enum {
+	UR__TAG_MAIN = 0, /* the operation; its result is the future's */
+	UR__TAG_LT = 1,   /* the linked timeout of a deadline */
+	UR__TAG_AUX = 2,  /* a helper SQE before the operation (close's cancel-by-fd) */
+	UR__TAG_SKIP = 3, /* a locally queued SQE whose future was cancelled: never submitted */
+	UR__TAG_MASK = 7,
+};
+
+static inline uint64_t ur__ud(struct ur_future *f, unsigned tag)
+{
+	return (uint64_t)(uintptr_t)f | tag;
+}
+
+struct ur_loop {
+	struct io_uring ring;
+	uint32_t setup_flags; /* IORING_SETUP_* in force */
+	uint32_t flags;       /* enum ur_loop_flags */
+	uint32_t max_per_turn;
+	unsigned pending;  /* user futures started and not finally completed */
+	unsigned inflight; /* SQEs handed out (SQ, local queue, kernel) still owing a final CQE */
+	unsigned refs;
+	bool running;
+	bool stopping;
+	bool closing;
+
+	/* local queue: SQEs that found the SQ full, FIFO, chains kept whole */
+	struct io_uring_sqe *backlog;
+	unsigned bl_head, bl_len, bl_cap;
+
+	/* futures completed without the kernel (cancelled while queued), delivered next turn */
+	struct ur_future *ready_head, *ready_tail;
+
+	/* cross-thread posts: a lock-free LIFO the loop drains and reverses */
+	_Atomic(struct ur_post *) posts;
+	int wake_fd;
+	int poll_fd; /* eventfd registered with the ring, for hosts (ur_loop_fd), or -1 */
+	uint64_t wake_buf;
+	struct ur_future wake_f;
+
+	struct ur_bufring *bufrings; /* live buffer rings, freed at teardown */
+	uint16_t next_bgid;
+
+	struct ur_loop_stats stats;
+	uint8_t probe[32]; /* one bit per IORING_OP_* the kernel supports */
+};
+
+/*
+ * An operation being started: the SQEs reserved for its chain. The start call preps @sqe (and
+ * @aux, if it asked for one), then hands it to ur__op_end().
+ */
+struct ur__op {
+	struct io_uring_sqe *aux;
+	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *lt;
+	bool queued;
+};
+
+int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned opcode, unsigned naux,
+                 struct ur__op *op);
+int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__op *op);
+
+/* Reserve @n consecutive SQEs; returns 1 if they are in the local queue, 0 in the SQ, -ENOMEM. */
+int ur__reserve(struct ur_loop *l, unsigned n, struct io_uring_sqe **out);
+
+/* Local queue (core/submit.c). */
+unsigned ur__backlog_flush(struct ur_loop *l);
+unsigned ur__backlog_drop(struct ur_loop *l, struct ur_future *f);
+int ur__enter(struct ur_loop *l, unsigned wait_nr);
+
+/* Completions (core/future.c). */
+void ur__cqe(struct ur_loop *l, uint64_t ud, int32_t res, uint32_t flags);
+void ur__run_ready(struct ur_loop *l);
+
+/* Fire-and-forget SQEs of the loop itself. */
+void ur__cancel_ud(struct ur_loop *l, uint64_t ud, unsigned flags);
+void ur__close_fd(struct ur_loop *l, int fd);
+
+/* Completion of a future without the kernel: delivered on the next turn. */
+void ur__complete_local(struct ur_loop *l, struct ur_future *f, int res);
+/* Delivers the final completion of @f: result fix-ups, state, callback. */
+void ur__finish(struct ur_loop *l, struct ur_future *f);
+
+/* Buffer rings (core/bufring.c). */
+void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f);
+void ur__bufring_took(struct ur_bufring *br, uint32_t cqe_flags);
+void ur__bufring_starve(struct ur_bufring *br, struct ur_future *f);
+bool ur__bufring_unstarve(struct ur_bufring *br, struct ur_future *f);
+void ur__bufring_done(struct ur_future *f);
+void ur__bufring_teardown(struct ur_loop *l, bool free_them);
+
+static inline bool ur__supports(const struct ur_loop *l, unsigned op)
+{
+	return op < 256 && (l->probe[op >> 3] >> (op & 7)) & 1;
+}
+
+#endif

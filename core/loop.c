@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/loop.c - the loop: ring setup, one turn (submit, wait, reap), teardown, cross-thread posts.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEFAULT_SQ       256u
+#define DEFAULT_PER_TURN 1024u
+#define REAP_BATCH       64u
+
+/*
+ * The optional setup flags, best first. On -EINVAL the first remaining one is dropped and setup
+ * retried: DEFER_TASKRUN needs 6.1, SINGLE_ISSUER 6.0, COOP_TASKRUN and TASKRUN_FLAG 5.19,
+ * SUBMIT_ALL 5.18.
+ */
+static const uint32_t optional_flags[] = {
+    IORING_SETUP_DEFER_TASKRUN,
+    IORING_SETUP_SINGLE_ISSUER,
+    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    IORING_SETUP_SUBMIT_ALL,
+};
+
+static int ring_setup(struct ur_loop *l, unsigned sq, unsigned cq, bool plain)
+{
+	uint32_t want = 0;
+	if (!plain)
+		for (size_t i = 0; i < sizeof(optional_flags) / sizeof(optional_flags[0]); i++)
+			want |= optional_flags[i];
+
+	for (size_t drop = 0;; drop++) {
+		struct io_uring_params p;
+		memset(&p, 0, sizeof(p));
+		p.flags = want | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+		p.cq_entries = cq;
+		int ret = io_uring_queue_init_params(sq, &l->ring, &p);
+		if (ret == 0) {
+			if (!(p.features & IORING_FEAT_NODROP)) {
+				/* Before 5.5 a full CQ drops completions; urio cannot keep its word
+				 * there. */
+				io_uring_queue_exit(&l->ring);
+				return -ENOSYS;
+			}
+			l->setup_flags =
+			    p.flags & ~(uint32_t)(IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP);
+			return 0;
+		}
+		if (ret != -EINVAL || want == 0 ||
+		    drop >= sizeof(optional_flags) / sizeof(optional_flags[0]))
+			return ret;
+		want &= ~optional_flags[drop];
+	}
+}
+
+static void probe_ops(struct ur_loop *l)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(&l->ring);
+	if (!p) {
+		/* Probing arrived in 5.6: assume what 5.6 has, and let the kernel judge the rest.
+		 */
+		memset(l->probe, 0xff, sizeof(l->probe));
+		return;
+	}
+	for (unsigned op = 0; op < p->ops_len && op < 256; op++)
+		if (p->ops[op].flags & IO_URING_OP_SUPPORTED)
+			l->probe[op >> 3] |= (uint8_t)(1u << (op & 7));
+	io_uring_free_probe(p);
+}
+
+static void wake_cb(struct ur_future *f, void *arg);
+
+static int wake_arm(struct ur_loop *l)
+{
+	return ur_read_start(l, &l->wake_f, l->wake_fd, &l->wake_buf, sizeof(l->wake_buf), 0);
+}
+
+int ur_loop_new(struct ur_loop **loopp, const struct ur_loop_opts *opts)
+{
+	struct ur_loop_opts o = {0};
+	int ret;
+
+	*loopp = NULL;
+	if (opts)
+		o = *opts;
+	for (size_t i = 0; i < sizeof(o.reserved) / sizeof(o.reserved[0]); i++)
+		if (o.reserved[i])
+			return -EINVAL;
+	if (o.flags & ~(uint32_t)(UR_LOOP_PLAIN_SETUP | UR_LOOP_LAZY_SUBMIT))
+		return -EINVAL;
+	if (!o.sq_entries)
+		o.sq_entries = DEFAULT_SQ;
+	if (!o.cq_entries)
+		o.cq_entries = o.sq_entries * 8;
+	if (o.cq_entries < o.sq_entries)
+		return -EINVAL;
+	if (!o.max_per_turn)
+		o.max_per_turn = DEFAULT_PER_TURN;
+
+	struct ur_loop *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->flags = o.flags;
+	l->max_per_turn = o.max_per_turn;
+	l->wake_fd = -1;
+	l->poll_fd = -1;
+	atomic_init(&l->posts, NULL);
+
+	ret = ring_setup(l, o.sq_entries, o.cq_entries, o.flags & UR_LOOP_PLAIN_SETUP);
+	if (ret < 0) {
+		free(l);
+		return ret;
+	}
+	/* Saves the fd lookup on every io_uring_enter(2) (5.18); harmless where unsupported. */
+	io_uring_register_ring_fd(&l->ring);
+	probe_ops(l);
+	if (o.iowq_max_bounded || o.iowq_max_unbounded) {
+		unsigned vals[2] = {o.iowq_max_bounded, o.iowq_max_unbounded};
+		ret = io_uring_register_iowq_max_workers(&l->ring, vals);
+		if (ret < 0)
+			goto fail;
+	}
+	l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->wake_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ur_future_init(&l->wake_f, wake_cb, l);
+	l->wake_f.flags_ = UR__F_INTERNAL;
+	ret = wake_arm(l);
+	if (ret < 0)
+		goto fail;
+	/* Submitted now, so the SQ starts empty for the caller. */
+	ret = ur__enter(l, 0);
+	if (ret < 0)
+		goto fail;
+	*loopp = l;
+	return 0;
+fail:
+	if (l->wake_fd >= 0)
+		close(l->wake_fd);
+	io_uring_queue_exit(&l->ring);
+	free(l);
+	return ret;
+}
+
+/* Takes every post made so far and runs them in the order they were made. */
+static void run_posts(struct ur_loop *l)
+{
+	if (!atomic_load_explicit(&l->posts, memory_order_relaxed))
+		return;
+	struct ur_post *p = atomic_exchange_explicit(&l->posts, NULL, memory_order_acquire);
+	struct ur_post *fifo = NULL;
+	while (p) {
+		struct ur_post *next = p->next_;
+		p->next_ = fifo;
+		fifo = p;
+		p = next;
+	}
+	while (fifo) {
+		struct ur_post *next = fifo->next_;
+		fifo->fn(fifo->arg); /* may free the post */
+		fifo = next;
+	}
+}
+
+static void wake_cb(struct ur_future *f, void *arg)
+{
+	struct ur_loop *l = arg;
+	(void)f;
+	run_posts(l);
+	if (!l->closing)
+		wake_arm(l); /* only fails on ENOMEM; posts then wait for the next completion */
+}
+
+/*
+ * Handles up to @max completions. CQEs are copied out and the CQ head advanced before any callback
+ * runs: callbacks may enter the kernel (a start on a full SQ), and a free CQ means the kernel never
+ * has to park completions in its overflow list on our account.
+ */
+static unsigned reap(struct ur_loop *l, unsigned max)
+{
+	struct {
+		uint64_t ud;
+		int32_t res;
+		uint32_t flags;
+	} batch[REAP_BATCH];
+	unsigned done = 0;
+	bool flushed = false;
+
+	while (done < max) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&l->ring, head, cqe)
+		{
+			batch[n].ud = cqe->user_data;
+			batch[n].res = cqe->res;
+			batch[n].flags = cqe->flags;
+			if (++n == REAP_BATCH || done + n == max)
+				break;
+		}
+		if (n == 0) {
+			/*
+			 * CQ empty. Completions the kernel could not fit are on its overflow list
+			 * (IORING_FEAT_NODROP); fetch them once per call, then let the caller turn.
+			 */
+			if (flushed || !io_uring_cq_has_overflow(&l->ring))
+				break;
+			io_uring_get_events(&l->ring);
+			l->stats.enters++;
+			l->stats.overflows++;
+			flushed = true;
+			continue;
+		}
+		io_uring_cq_advance(&l->ring, n);
+		for (unsigned i = 0; i < n; i++)
+			ur__cqe(l, batch[i].ud, batch[i].res, batch[i].flags);
+		done += n;
+	}
+	return done;
+}
+
+static void poll_fd_drain(struct ur_loop *l);
+
+static bool has_work(const struct ur_loop *l)
+{
+	return l->pending > 0 || l->refs > 0;
+}
+
+int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
+{
+	int ret = 0;
+
+	if (l->running)
+		return -EBUSY;
+	l->running = true;
+	l->stopping = false;
+	if (l->poll_fd >= 0)
+		poll_fd_drain(l);
+	for (;;) {
+		run_posts(l);
+		ur__run_ready(l);
+		bool block = mode != UR_RUN_NOWAIT && has_work(l) && !l->ready_head &&
+		             !l->stopping && io_uring_cq_ready(&l->ring) == 0 &&
+		             !atomic_load_explicit(&l->posts, memory_order_relaxed);
+		ret = ur__enter(l, block ? 1 : 0);
+		if (ret < 0)
+			break;
+		unsigned n = reap(l, l->max_per_turn);
+		if (mode == UR_RUN_NOWAIT || l->stopping)
+			break;
+		if (mode == UR_RUN_ONCE && (n > 0 || !has_work(l)))
+			break;
+		if (mode == UR_RUN_DEFAULT && !has_work(l) && !l->ready_head)
+			break;
+	}
+	/* Local completions made by the last batch's callbacks are delivered before returning. */
+	if (ret >= 0 && mode != UR_RUN_DEFAULT)
+		ur__run_ready(l);
+	/* What the last callbacks started (or cancelled) reaches the kernel before we return. */
+	if (ret >= 0 && (io_uring_sq_ready(&l->ring) || l->bl_len))
+		ret = ur__enter(l, 0);
+	l->running = false;
+	if (ret < 0)
+		return ret;
+	return (int)(l->pending + l->refs);
+}
+
+void ur_loop_stop(struct ur_loop *l)
+{
+	l->stopping = true;
+}
+
+/*
+ * The ring fd itself is not a reliable wake-up source: with DEFER_TASKRUN a completion is queued
+ * as task work for the submitter and poll(2) on the ring is not woken for it. An eventfd
+ * registered with the ring is signalled in both setups (on every posted CQE, or when deferred
+ * work is queued), so that is what a host polls. Created on first use: loops that are not
+ * embedded pay nothing.
+ */
+int ur_loop_fd(struct ur_loop *l)
+{
+	if (l->poll_fd >= 0)
+		return l->poll_fd;
+	int saved = errno;
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int ret = fd < 0 ? -errno : io_uring_register_eventfd(&l->ring, fd);
+	errno = saved;
+	if (ret < 0) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	l->poll_fd = fd;
+	return fd;
+}
+
+/* Resets the host's eventfd before reaping: completions posted after this signal it again. */
+static void poll_fd_drain(struct ur_loop *l)
+{
+	uint64_t v;
+	int saved = errno;
+	ssize_t r = read(l->poll_fd, &v, sizeof(v));
+	(void)r;
+	errno = saved;
+}
+
+unsigned ur_loop_pending(const struct ur_loop *l)
+{
+	return l->pending;
+}
+
+void ur_loop_ref(struct ur_loop *l)
+{
+	l->refs++;
+}
+
+void ur_loop_unref(struct ur_loop *l)
+{
+	if (l->refs)
+		l->refs--;
+}
+
+uint32_t ur_loop_setup_flags(const struct ur_loop *l)
+{
+	return l->setup_flags;
+}
+
+bool ur_loop_supports(const struct ur_loop *l, unsigned op)
+{
+	return ur__supports(l, op);
+}
+
+void ur_loop_stats(const struct ur_loop *l, struct ur_loop_stats *out)
+{
+	*out = l->stats;
+	out->inflight = l->inflight;
+	out->pending = l->pending;
+	out->waiting = l->bl_len;
+}
+
+int ur_loop_post(struct ur_loop *l, struct ur_post *p)
+{
+	if (l->closing)
+		return UR_ELOOPCLOSED;
+	struct ur_post *head = atomic_load_explicit(&l->posts, memory_order_relaxed);
+	do
+		p->next_ = head;
+	while (!atomic_compare_exchange_weak_explicit(&l->posts, &head, p, memory_order_release,
+	                                              memory_order_relaxed));
+	/* Only the post that found the list empty wakes: the loop drains the whole list at once. */
+	if (!head)
+		ur_loop_wake(l);
+	return 0;
+}
+
+void ur_loop_wake(struct ur_loop *l)
+{
+	uint64_t one = 1;
+	int saved = errno;
+	/* EAGAIN means the counter is already non-zero: the loop is being woken anyway. */
+	ssize_t r = write(l->wake_fd, &one, sizeof(one));
+	(void)r;
+	errno = saved;
+}
+
+/*
+ * Teardown: complete what never reached the kernel, ask the kernel to cancel everything else
+ * (IORING_ASYNC_CANCEL_ANY, 5.19), and reap until every SQE has had its final completion. Only
+ * then is anything freed, so no completion can land in freed memory.
+ */
+void ur_loop_free(struct ur_loop **loopp)
+{
+	struct ur_loop *l = loopp ? *loopp : NULL;
+	if (!l)
+		return;
+	*loopp = NULL;
+
+	run_posts(l);
+	l->closing = true;
+	for (unsigned i = 0; i < l->bl_len; i++) {
+		struct io_uring_sqe *s = &l->backlog[l->bl_head + i];
+		struct ur_future *f = (void *)(uintptr_t)(s->user_data & ~(uint64_t)UR__TAG_MASK);
+		if ((s->user_data & UR__TAG_MASK) == UR__TAG_SKIP)
+			continue;
+		l->inflight--;
+		if (f && (f->flags_ & UR__F_QUEUED)) {
+			f->flags_ &= (uint16_t)~UR__F_QUEUED;
+			f->owed_ = 0;
+			ur__complete_local(l, f, -ECANCELED);
+		}
+	}
+	l->bl_len = l->bl_head = 0;
+	ur__bufring_teardown(l, false); /* recvs waiting for a buffer complete, -ECANCELED */
+
+	for (int round = 0; l->inflight > 0 || l->ready_head; round++) {
+		ur__run_ready(l);
+		if (l->inflight == 0)
+			break;
+		/* Cancel again every so often: a multishot may have re-armed in between. */
+		if ((round & 63) == 0)
+			ur__cancel_ud(l, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+		if (ur__enter(l, 1) < 0)
+			break;
+		reap(l, UINT32_MAX);
+	}
+	ur__run_ready(l);
+	run_posts(l);
+	ur__bufring_teardown(l, true);
+	io_uring_queue_exit(&l->ring);
+	close(l->wake_fd);
+	if (l->poll_fd >= 0)
+		close(l->poll_fd);
+	free(l->backlog);
+	free(l);
+}

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/submit.c - getting SQEs: the submission queue, and the local queue behind it.
+ *
+ * A start call never fails because the SQ is full. It takes SQEs from the ring while there is room;
+ * when there is none it first submits what is queued (unless the loop is UR_LOOP_LAZY_SUBMIT),
+ * and if that still leaves no room (the kernel said -EBUSY/-EAGAIN, or lazy mode) the SQEs are
+ * written to a local FIFO that the loop moves into the SQ on its next turns. Once anything waits
+ * locally, new SQEs queue behind it, so submission order is kept. A chain (aux + operation +
+ * linked timeout) is always reserved, queued and moved as one piece: links only work between SQEs
+ * that reach the kernel together and in order.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int backlog_grow(struct ur_loop *l, unsigned n)
+{
+	if (l->bl_head > 0 && l->bl_head + l->bl_len + n > l->bl_cap) {
+		memmove(l->backlog, l->backlog + l->bl_head, l->bl_len * sizeof(*l->backlog));
+		l->bl_head = 0;
+	}
+	if (l->bl_len + n <= l->bl_cap)
+		return 0;
+	unsigned cap = l->bl_cap ? l->bl_cap * 2 : 64;
+	while (cap < l->bl_len + n)
+		cap *= 2;
+	struct io_uring_sqe *nb = realloc(l->backlog, cap * sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	l->backlog = nb;
+	l->bl_cap = cap;
+	return 0;
+}
+
+int ur__reserve(struct ur_loop *l, unsigned n, struct io_uring_sqe **out)
+{
+	if (l->bl_len == 0) {
+		if (io_uring_sq_space_left(&l->ring) < n && !(l->flags & UR_LOOP_LAZY_SUBMIT)) {
+			/* Errors (-EBUSY, -EAGAIN) just mean no room was made: queue locally. */
+			int ret = io_uring_submit(&l->ring);
+			l->stats.enters++;
+			if (ret > 0)
+				l->stats.submitted += (unsigned)ret;
+		}
+		if (io_uring_sq_space_left(&l->ring) >= n) {
+			for (unsigned i = 0; i < n; i++)
+				out[i] = io_uring_get_sqe(&l->ring);
+			return 0;
+		}
+	}
+	if (backlog_grow(l, n))
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		out[i] = &l->backlog[l->bl_head + l->bl_len + i];
+		memset(out[i], 0, sizeof(*out[i]));
+	}
+	l->bl_len += n;
+	l->stats.queued += n;
+	return 1;
+}
+
+static unsigned chain_len(const struct io_uring_sqe *s, unsigned avail)
+{
+	unsigned n = 1;
+	while (n < avail && (s[n - 1].flags & (IOSQE_IO_LINK | IOSQE_IO_HARDLINK)))
+		n++;
+	return n;
+}
+
+/*
+ * Moves what waits in the local queue into the SQ, whole chains only, as room allows. Entries of
+ * cancelled futures (tagged SKIP) are dropped. Returns the number of entries still waiting.
+ */
+unsigned ur__backlog_flush(struct ur_loop *l)
+{
+	while (l->bl_len > 0) {
+		struct io_uring_sqe *s = &l->backlog[l->bl_head];
+		if ((s->user_data & UR__TAG_MASK) == UR__TAG_SKIP) {
+			l->bl_head++;
+			l->bl_len--;
+			continue;
+		}
+		unsigned n = chain_len(s, l->bl_len);
+		if (io_uring_sq_space_left(&l->ring) < n)
+			break;
+		for (unsigned i = 0; i < n; i++) {
+			struct io_uring_sqe *d = io_uring_get_sqe(&l->ring);
+			*d = s[i];
+			struct ur_future *f =
+			    (void *)(uintptr_t)(s[i].user_data & ~(uint64_t)UR__TAG_MASK);
+			if (f)
+				f->flags_ &= (uint16_t)~UR__F_QUEUED;
+		}
+		l->bl_head += n;
+		l->bl_len -= n;
+	}
+	if (l->bl_len == 0)
+		l->bl_head = 0;
+	return l->bl_len;
+}
+
+/*
+ * Turns every locally queued SQE of @f into a SKIP entry. Returns how many there were (the
+ * SQEs then owe no completion).
+ */
+unsigned ur__backlog_drop(struct ur_loop *l, struct ur_future *f)
+{
+	unsigned dropped = 0;
+	for (unsigned i = 0; i < l->bl_len; i++) {
+		struct io_uring_sqe *s = &l->backlog[l->bl_head + i];
+		if ((s->user_data & ~(uint64_t)UR__TAG_MASK) == (uint64_t)(uintptr_t)f &&
+		    (s->user_data & UR__TAG_MASK) != UR__TAG_SKIP) {
+			s->user_data = UR__TAG_SKIP;
+			s->flags &= (uint8_t) ~(IOSQE_IO_LINK | IOSQE_IO_HARDLINK);
+			dropped++;
+		}
+	}
+	return dropped;
+}
+
+/*
+ * Enters the kernel: moves the local queue into the SQ, submits, and waits for @wait_nr
+ * completions (0: only run deferred task work, so completions become visible).
+ */
+int ur__enter(struct ur_loop *l, unsigned wait_nr)
+{
+	int ret;
+	for (;;) {
+		/* Never sleep while SQEs still wait locally: they may be what wakes us. */
+		unsigned left = ur__backlog_flush(l);
+		if (wait_nr && !left)
+			ret = io_uring_submit_and_wait(&l->ring, wait_nr);
+		else
+			ret = io_uring_submit_and_get_events(&l->ring);
+		l->stats.enters++;
+		if (ret < 0 || !left || ret == 0)
+			break;
+		l->stats.submitted += (unsigned)ret;
+	}
+	if (ret > 0) {
+		l->stats.submitted += (unsigned)ret;
+		ret = 0;
+	}
+	/* Interrupted, or the kernel is short of room: nothing is lost, the caller comes back. */
+	if (ret == -EINTR || ret == -ETIME || ret == -EBUSY || ret == -EAGAIN)
+		ret = 0;
+	return ret;
+}

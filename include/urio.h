@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urio.h - the umbrella header: includes every public urio header.
+ */
+#ifndef URIO_H
+#define URIO_H
+
+#include "urio/common.h"
+#include "urio/error.h"
+#include "urio/future.h"
+#include "urio/loop.h"
+#include "urio/io.h"
+#include "urio/timer.h"
+#include "urio/bufring.h"
+
+#endif

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urio/bufring.h - provided buffer rings for multishot receives.
+ *
+ * A buffer ring is a set of equal-sized buffers that the kernel picks from when data arrives, so a
+ * multishot recv needs no buffer of its own until there is something to put in it. liburing 2.3
+ * has no setup helper; this is it. The kernel owns a buffer from the moment it is in the ring
+ * until a completion names it; the program owns it from then until ur_bufring_recycle().
+ */
+#ifndef URIO_BUFRING_H
+#define URIO_BUFRING_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ur_bufring;
+
+/*
+ * Creates a ring of @count buffers of @size bytes each (@count a power of two, 1..32768) and
+ * registers it with @loop's io_uring under a group id urio picks. Every buffer starts in the ring.
+ * Returns 0 and stores the ring in *@br, or -EINVAL, -ENOMEM, or the kernel's error
+ * (-EOPNOTSUPP where the kernel has no buffer rings, before 5.19).
+ */
+UR_EXPORT int ur_bufring_new(struct ur_loop *loop, struct ur_bufring **br, unsigned count,
+                             size_t size);
+
+/*
+ * Unregisters and frees the ring and its buffers; sets *@br to NULL. No operation may still be
+ * using it (cancel them and wait for their final completions first): returns -EBUSY otherwise.
+ */
+UR_EXPORT int ur_bufring_free(struct ur_bufring **br);
+
+/* The buffer with id @bid (from ur_future_buffer()). */
+UR_EXPORT void *ur_bufring_buf(const struct ur_bufring *br, unsigned bid);
+
+/* Size of each buffer. */
+UR_EXPORT size_t ur_bufring_size(const struct ur_bufring *br);
+
+/* Buffers currently in the ring, available to the kernel. */
+UR_EXPORT unsigned ur_bufring_available(const struct ur_bufring *br);
+
+/*
+ * Gives buffer @bid back to the kernel. A multishot recv stopped because the ring ran dry is
+ * re-armed here. Must be called once per buffer a completion delivered.
+ */
+UR_EXPORT void ur_bufring_recycle(struct ur_bufring *br, unsigned bid);
+
+/* The buffer id a completion of @f delivered, or -1 if it carries no buffer. */
+UR_EXPORT int ur_future_buffer(const struct ur_future *f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

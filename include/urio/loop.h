@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urio/loop.h - the event loop: one io_uring, driven by one thread.
+ *
+ * Operations started while the program runs are written to the submission queue and submitted
+ * together when the loop next enters the kernel; every completion that is ready is reaped in one
+ * pass. A loop belongs to the thread that created it: every call below except ur_loop_wake() and
+ * ur_loop_post() must be made on that thread (the ring is set up with IORING_SETUP_SINGLE_ISSUER
+ * where the kernel has it).
+ */
+#ifndef URIO_LOOP_H
+#define URIO_LOOP_H
+
+#include <stdbool.h>
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum ur_loop_flags {
+	/*
+	 * Set the ring up with no optional flags (no SINGLE_ISSUER, DEFER_TASKRUN, COOP_TASKRUN,
+	 * SUBMIT_ALL): the setup used on kernels that refuse them, available on demand for tests
+	 * and for hosts that share the ring across threads.
+	 */
+	UR_LOOP_PLAIN_SETUP = 1u << 0,
+	/*
+	 * Never enter the kernel from a start call. Without it, a start call that finds the SQ full
+	 * submits what is queued to make room (one system call); with it, the operation waits in
+	 * urio's local queue until the loop's next turn.
+	 */
+	UR_LOOP_LAZY_SUBMIT = 1u << 1,
+};
+
+struct ur_loop_opts {
+	uint32_t sq_entries;   /* submission queue size; default 256, rounded up to a power of 2 */
+	uint32_t cq_entries;   /* completion queue size; default 8 * sq_entries, at least sq */
+	uint32_t flags;        /* enum ur_loop_flags */
+	uint32_t max_per_turn; /* fairness cap: completions handled before submitting again;
+	                          default 1024 */
+	uint32_t iowq_max_bounded;   /* io-wq worker cap for file I/O; 0 = kernel default */
+	uint32_t iowq_max_unbounded; /* io-wq worker cap for blocking socket work; 0 = default */
+	uint32_t reserved[6];        /* must be zero */
+};
+
+enum ur_run_mode {
+	UR_RUN_DEFAULT = 0, /* run until no operation is pending and no reference holds the loop */
+	UR_RUN_ONCE,        /* submit, wait for at least one completion if any is pending, handle a
+	                       batch, return */
+	UR_RUN_NOWAIT,      /* submit, handle what is ready, never block */
+};
+
+/*
+ * Creates a loop. @opts may be NULL for the defaults. Setup asks for SINGLE_ISSUER, DEFER_TASKRUN,
+ * COOP_TASKRUN and SUBMIT_ALL and drops them one by one while the kernel refuses; the opcodes the
+ * kernel supports are probed once here.
+ * Returns 0 and stores the loop in *@loop, or -EINVAL (bad opts), -ENOMEM, -ENOSYS (no io_uring, or
+ * a kernel without IORING_FEAT_NODROP), or the error of io_uring_setup(2).
+ */
+UR_EXPORT int ur_loop_new(struct ur_loop **loop, const struct ur_loop_opts *opts);
+
+/*
+ * Tears the loop down and sets *@loop to NULL. Operations still pending are cancelled and their
+ * final completions awaited, so their callbacks run (mostly with -ECANCELED) before this returns;
+ * starting anything from those callbacks fails with UR_ELOOPCLOSED. Nothing the kernel may still
+ * touch is freed early. NULL and *@loop == NULL are accepted.
+ */
+UR_EXPORT void ur_loop_free(struct ur_loop **loop);
+
+/*
+ * Runs the loop in @mode. Returns the number of operations still pending (plus held references)
+ * when it returns, or a negative error from the kernel. Not reentrant: calling it from a callback
+ * returns -EBUSY.
+ */
+UR_EXPORT int ur_loop_run(struct ur_loop *loop, enum ur_run_mode mode);
+
+/*
+ * Makes the current ur_loop_run() return after the batch it is handling. Loop thread only.
+ */
+UR_EXPORT void ur_loop_stop(struct ur_loop *loop);
+
+/*
+ * A descriptor for a host program that drives urio from its own poll/epoll loop: it becomes
+ * readable (POLLIN) when completions are ready; then call ur_loop_run(loop, UR_RUN_NOWAIT), which
+ * also resets it. Call ur_loop_run(loop, UR_RUN_NOWAIT) before the host sleeps, so that work
+ * started since is submitted. It is an eventfd registered with the ring (created on the first
+ * call; the ring fd itself is not woken by DEFER_TASKRUN completions); urio owns and closes it.
+ * Returns the descriptor, or -errno if it could not be created.
+ */
+UR_EXPORT int ur_loop_fd(struct ur_loop *loop);
+
+/* Number of operations started on @loop whose final completion has not yet been delivered. */
+UR_EXPORT unsigned ur_loop_pending(const struct ur_loop *loop);
+
+/*
+ * Hold / release the loop: while held, UR_RUN_DEFAULT keeps running (waiting for posts or wake-ups)
+ * even with nothing pending. Loop thread only.
+ */
+UR_EXPORT void ur_loop_ref(struct ur_loop *loop);
+UR_EXPORT void ur_loop_unref(struct ur_loop *loop);
+
+/* The io_uring setup flags (IORING_SETUP_*) actually in force, after any fallback. */
+UR_EXPORT uint32_t ur_loop_setup_flags(const struct ur_loop *loop);
+
+/* True if the kernel supports io_uring opcode @op (IORING_OP_*), as probed at setup. */
+UR_EXPORT bool ur_loop_supports(const struct ur_loop *loop, unsigned op);
+
+/* Counters for observability and tests; cheap to read. */
+struct ur_loop_stats {
+	uint64_t submitted; /* SQEs handed to the kernel */
+	uint64_t reaped;    /* CQEs handled */
+	uint64_t enters;    /* io_uring_enter(2) calls made */
+	uint64_t queued;    /* SQEs that had to wait in the local queue (SQ full) */
+	uint64_t overflows; /* times completions were fetched from the kernel's overflow list */
+	uint32_t inflight;  /* now: SQEs still owing their final completion */
+	uint32_t pending;   /* now: futures started and not yet finally completed */
+	uint32_t waiting;   /* now: SQEs in the local queue */
+	uint32_t reserved_;
+};
+
+/* Fills *@out with @loop's counters. */
+UR_EXPORT void ur_loop_stats(const struct ur_loop *loop, struct ur_loop_stats *out);
+
+/* A cross-thread call: caller-owned, alive until its function has run. */
+struct ur_post {
+	struct ur_post *next_; /* private */
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+/*
+ * Runs @p->fn(@p->arg) on @loop's thread during its next turn, waking the loop if it sleeps.
+ * Callable from any thread, and from signal-free contexts only. Posts run in the order made.
+ * The post does not hold the loop: a loop with nothing pending returns from UR_RUN_DEFAULT without
+ * waiting for posts unless held with ur_loop_ref(). Returns 0, or UR_ELOOPCLOSED during teardown
+ * (the function is then never called).
+ */
+UR_EXPORT int ur_loop_post(struct ur_loop *loop, struct ur_post *p);
+
+/* Wakes @loop if it is blocked waiting for completions. Callable from any thread. */
+UR_EXPORT void ur_loop_wake(struct ur_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/helpers.h - what every test suite shares: loops made the way the run asks for, descriptor
+ * counting, loopback sockets. Header-only so each suite stays one executable.
+ */
+#ifndef UR_TEST_HELPERS_H
+#define UR_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <urio.h>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define T_UNDER_VALGRIND() RUNNING_ON_VALGRIND
+#else
+#define T_UNDER_VALGRIND() 0
+#endif
+
+/*
+ * valgrind runs one thread at a time and does not let go of its lock while a thread sleeps in
+ * io_uring_enter(2), so a test whose other thread must run while the loop waits would hang. Such
+ * tests skip under valgrind (ASan/UBSan runs them).
+ */
+#define t_skip_under_valgrind()                                                                    \
+	do {                                                                                       \
+		if (T_UNDER_VALGRIND())                                                            \
+			cr_skip_test(                                                              \
+			    "valgrind cannot run another thread while io_uring_enter sleeps");     \
+	} while (0)
+
+/*
+ * Every suite runs twice under meson: as is, and with UR_TEST_PLAIN=1, which sets each loop up
+ * with UR_LOOP_PLAIN_SETUP (the setup of kernels that refuse the optional flags).
+ */
+static inline uint32_t t_loop_flags(void)
+{
+	const char *p = getenv("UR_TEST_PLAIN");
+	return (p && *p == '1') ? UR_LOOP_PLAIN_SETUP : 0;
+}
+
+static inline struct ur_loop *t_loop_opts(struct ur_loop_opts *o)
+{
+	struct ur_loop *l = NULL;
+	struct ur_loop_opts d = {0};
+	if (!o)
+		o = &d;
+	o->flags |= t_loop_flags();
+	int ret = ur_loop_new(&l, o);
+	cr_assert_eq(ret, 0, "ur_loop_new: %s", ur_strerror(ret));
+	if (t_loop_flags())
+		cr_assert_eq(ur_loop_setup_flags(l), 0);
+	return l;
+}
+
+static inline struct ur_loop *t_loop(void)
+{
+	return t_loop_opts(NULL);
+}
+
+/* Asserts nothing is left pending or in flight, then frees the loop. */
+static inline void t_loop_done(struct ur_loop **l)
+{
+	struct ur_loop_stats st;
+	ur_loop_stats(*l, &st);
+	cr_assert_eq(st.pending, 0, "futures still pending: %u", st.pending);
+	cr_assert_eq(st.waiting, 0, "SQEs still in the local queue: %u", st.waiting);
+	ur_loop_free(l);
+	cr_assert_null(*l);
+}
+
+/* Number of open descriptors of this process. */
+static inline int t_count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	cr_assert_not_null(d);
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory stream's own descriptor */
+}
+
+static inline int t_fd_is_open(int fd)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return access(path, F_OK) == 0;
+}
+
+/* A TCP listener on 127.0.0.1, port chosen by the kernel; *port receives it (host order). */
+static inline int t_listen_tcp(uint16_t *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(fd, 128), 0);
+	socklen_t len = sizeof(a);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	if (port)
+		*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static inline struct sockaddr_in t_loopback(uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons(port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	return a;
+}
+
+/* A connected pair of TCP sockets over loopback (blocking, for the test's own side). */
+static inline void t_tcp_pair(int *client, int *server)
+{
+	uint16_t port;
+	int lfd = t_listen_tcp(&port);
+	struct sockaddr_in a = t_loopback(port);
+	*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(*client, 0);
+	cr_assert_eq(connect(*client, (struct sockaddr *)&a, sizeof(a)), 0);
+	*server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(*server, 0);
+	close(lfd);
+}
+
+/* Runs the loop until @f is done (or the loop has nothing left). */
+static inline void t_run_until(struct ur_loop *l, const struct ur_future *f)
+{
+	while (!ur_future_done(f)) {
+		int r = ur_loop_run(l, UR_RUN_ONCE);
+		cr_assert_geq(r, 0, "ur_loop_run: %s", ur_strerror(r));
+	}
+}
+
+/* A callback that counts its calls in the int its argument points to. */
+static inline void t_count_cb(struct ur_future *f, void *arg)
+{
+	(void)f;
+	(*(int *)arg)++;
+}
+
+#endif
