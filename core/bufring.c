@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -170,10 +171,34 @@ bool ur__bufring_unstarve(struct ur_bufring *br, struct ur_future *f)
 	return false;
 }
 
+/*
+ * A multishot recv keeps what it needs to re-arm in the future's timespec storage (no deadline is
+ * allowed on it): ts_[0] = fd << 32 | flags, ts_[1] = the socket's inode number.
+ */
+static int ms_fd(const struct ur_future *f)
+{
+	return (int)(f->ts_[0] >> 32);
+}
+
+static int ms_flags(const struct ur_future *f)
+{
+	return (int)(uint32_t)f->ts_[0];
+}
+
+/* The inode of @fd's file, or 0 if @fd is not open. Sockets' inodes are unique while open. */
+static int64_t fd_identity(int fd)
+{
+	struct stat st;
+	int saved = errno;
+	int r = fstat(fd, &st);
+	errno = saved;
+	return r == 0 ? (int64_t)st.st_ino : 0;
+}
+
 static void prep_recv_multi(struct io_uring_sqe *sqe, struct ur_future *f)
 {
 	struct ur_bufring *br = f->aux_;
-	io_uring_prep_recv_multishot(sqe, (int)f->ts_[0], NULL, 0, (int)f->ts_[1]);
+	io_uring_prep_recv_multishot(sqe, ms_fd(f), NULL, 0, ms_flags(f));
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = br->bgid;
 }
@@ -189,8 +214,8 @@ int ur_recv_multishot_start(struct ur_loop *l, struct ur_future *f, int fd, stru
 	int ret = ur__op_begin(l, f, IORING_OP_RECV, 0, &op);
 	if (ret)
 		return ret;
-	f->ts_[0] = fd;
-	f->ts_[1] = flags;
+	f->ts_[0] = (int64_t)((uint64_t)(uint32_t)fd << 32 | (uint32_t)flags);
+	f->ts_[1] = fd_identity(fd);
 	f->aux_ = br;
 	prep_recv_multi(op.sqe, f);
 	f->flags_ |= UR__F_MULTI;
@@ -198,12 +223,26 @@ int ur_recv_multishot_start(struct ur_loop *l, struct ur_future *f, int fd, stru
 	return ur__op_end(l, f, &op);
 }
 
-/* Arms a multishot recv again after the kernel stopped it; the future stays pending. */
+/*
+ * Arms a multishot recv again after the kernel stopped it; the future stays pending.
+ *
+ * The descriptor may have been closed meanwhile: ur_close_start()'s cancel-by-fd cannot see a
+ * recv the kernel had already ended, whose -ENOBUFS was still on its way to us, and by now the
+ * number may even name a new socket. Re-arming then would read someone else's data, so the
+ * socket's identity (its inode, unique while open) is checked first; if it changed, the recv
+ * ends as cancelled, as close promises. One fstat(2), on this slow path only.
+ */
 void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f)
 {
 	struct ur_bufring *br = f->aux_;
 	struct io_uring_sqe *sqe;
 
+	if (f->ts_[1] == 0 || fd_identity(ms_fd(f)) != f->ts_[1]) {
+		f->owed_ = 0;
+		f->flags_ |= UR__F_CANCEL;
+		ur__complete_local(l, f, -ECANCELED);
+		return;
+	}
 	if (br->avail == 0) {
 		ur__bufring_starve(br, f);
 		return;
@@ -227,6 +266,34 @@ void ur__bufring_done(struct ur_future *f)
 	struct ur_bufring *br = f->aux_;
 	if (br && br->users)
 		br->users--;
+}
+
+/*
+ * A recv waiting for a recycled buffer is in no kernel queue, so a cancel-by-fd cannot find it:
+ * ur_close_start() and ur_cancel_fd_start() end those here (all of them, or the first with
+ * @one). Returns how many.
+ */
+unsigned ur__bufring_cancel_fd(struct ur_loop *l, int fd, bool one)
+{
+	unsigned n = 0;
+	for (struct ur_bufring *br = l->bufrings; br; br = br->next) {
+		struct ur_future **pp = &br->starved;
+		while (*pp) {
+			struct ur_future *f = *pp;
+			if (ms_fd(f) != fd) {
+				pp = &f->next_;
+				continue;
+			}
+			*pp = f->next_;
+			f->flags_ &= (uint16_t)~UR__F_STARVED;
+			f->flags_ |= UR__F_CANCEL;
+			f->owed_ = 0;
+			ur__complete_local(l, f, -ECANCELED);
+			if (++n && one)
+				return n;
+		}
+	}
+	return n;
 }
 
 void ur__bufring_teardown(struct ur_loop *l, bool free_them)

@@ -67,7 +67,7 @@ int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned opcode, unsign
 
 int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__op *op)
 {
-	uint16_t keep = f->flags_ & (UR__F_INTERNAL | UR__F_MULTI);
+	uint16_t keep = f->flags_ & (UR__F_INTERNAL | UR__F_MULTI | UR__F_ALL);
 	unsigned owed = 1;
 
 	f->op_ = op->sqe->opcode;
@@ -147,6 +147,15 @@ int ur_cancel(struct ur_future *f)
 		ur__complete_local(l, f, -ECANCELED);
 		return 0;
 	}
+	if (f->flags_ & UR__F_TASK) {
+		f->flags_ &= (uint16_t)~UR__F_CANCEL; /* the task decides when it is done */
+		ur__task_cancel_future(f);
+		return 0;
+	}
+	if (f->flags_ & UR__F_LOCAL) {
+		ur__complete_local(l, f, -ECANCELED);
+		return 0;
+	}
 	if (f->flags_ & UR__F_STARVED) {
 		if (ur__bufring_unstarve(f->aux_, f)) {
 			f->owed_ = 0;
@@ -155,6 +164,26 @@ int ur_cancel(struct ur_future *f)
 		}
 	}
 	ur__cancel_ud(l, ur__ud(f, UR__TAG_MAIN), 0);
+	return 0;
+}
+
+int ur_future_begin(struct ur_loop *l, struct ur_future *f)
+{
+	if (f->state_ == UR_FUTURE_PENDING)
+		return -EBUSY;
+	if (l->closing)
+		return UR_ELOOPCLOSED;
+	ur__future_begin_local(l, f, UR__F_LOCAL);
+	return 0;
+}
+
+int ur_future_resolve(struct ur_future *f, int res)
+{
+	if (f->state_ != UR_FUTURE_PENDING || !(f->flags_ & UR__F_LOCAL))
+		return -EINVAL;
+	if (f->flags_ & UR__F_READY)
+		return -EALREADY;
+	ur__complete_local(f->loop_, f, res);
 	return 0;
 }
 
@@ -185,6 +214,21 @@ void ur__run_ready(struct ur_loop *l)
 	}
 }
 
+/*
+ * The count of a cancel-by-fd: the kernel's 0 means "one" without ALL and "none" with it; add
+ * the recvs cancelled in urio's own queue (ur_cancel_fd_start keeps their number in aux_).
+ */
+static int cancel_fd_result(struct ur_future *f, int res)
+{
+	int local = (int)(uintptr_t)f->aux_;
+	f->aux_ = NULL;
+	if (res == 0)
+		res = (f->flags_ & UR__F_ALL) ? 0 : 1;
+	if (local)
+		return res >= 0 ? res + local : local;
+	return res == 0 ? -ENOENT : res;
+}
+
 void ur__finish(struct ur_loop *l, struct ur_future *f)
 {
 	int res = f->res;
@@ -193,6 +237,8 @@ void ur__finish(struct ur_loop *l, struct ur_future *f)
 		res = -ETIMEDOUT;
 	else if (f->op_ == IORING_OP_TIMEOUT && res == -ETIME)
 		res = 0;
+	else if (f->op_ == IORING_OP_ASYNC_CANCEL)
+		res = cancel_fd_result(f, res);
 	if (res >= 0 && (f->flags_ & UR__F_CANCEL) && creates_fd(f->op_)) {
 		/* Cancelled too late: the caller has given up on this descriptor. */
 		ur__close_fd(l, res);

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 
 #include "urio.h"
+#include "ctx.h"
+#include "stack.h"
 
 /* Private future flags (struct ur_future.flags_). */
 enum {
@@ -22,6 +24,9 @@ enum {
 	UR__F_STARVED = 1u << 6,  /* multishot recv waiting for a recycled buffer */
 	UR__F_INTERNAL = 1u << 7, /* urio's own future: does not hold the loop */
 	UR__F_READY = 1u << 8,    /* completed locally, on the ready list */
+	UR__F_ALL = 1u << 9,      /* a cancel-by-fd of every match */
+	UR__F_LOCAL = 1u << 10,   /* completed by the program (ur_future_resolve), not the kernel */
+	UR__F_TASK = 1u << 11,    /* the future of a task: cancelling it cancels the task */
 };
 
 /*
@@ -63,6 +68,8 @@ struct ur_loop {
 
 	/* cross-thread posts: a lock-free LIFO the loop drains and reverses */
 	_Atomic(struct ur_post *) posts;
+	atomic_uint posters;     /* ur_loop_post calls in progress on other threads */
+	atomic_bool posts_closed; /* teardown: ur_loop_post refuses from now on */
 	int wake_fd;
 	int poll_fd; /* eventfd registered with the ring, for hosts (ur_loop_fd), or -1 */
 	uint64_t wake_buf;
@@ -70,6 +77,15 @@ struct ur_loop {
 
 	struct ur_bufring *bufrings; /* live buffer rings, freed at teardown */
 	uint16_t next_bgid;
+
+	/* tasks (core/task.c) */
+	struct ur_task *runq_head, *runq_tail; /* ready to run, FIFO */
+	struct ur_task *tasks;                 /* every task not yet joined or freed */
+	unsigned live_tasks;                   /* tasks whose function has not returned */
+	unsigned jobs;                         /* ur_to_thread calls whose function still runs */
+	struct ur__ctx sched_ctx;              /* the loop's own context, tasks switch back to it */
+	struct ur__stack_pool stacks;
+	bool stacks_ready;
 
 	struct ur_loop_stats stats;
 	uint8_t probe[32]; /* one bit per IORING_OP_* the kernel supports */
@@ -117,7 +133,23 @@ void ur__bufring_took(struct ur_bufring *br, uint32_t cqe_flags);
 void ur__bufring_starve(struct ur_bufring *br, struct ur_future *f);
 bool ur__bufring_unstarve(struct ur_bufring *br, struct ur_future *f);
 void ur__bufring_done(struct ur_future *f);
+unsigned ur__bufring_cancel_fd(struct ur_loop *l, int fd, bool one);
 void ur__bufring_teardown(struct ur_loop *l, bool free_them);
+
+/* Tasks (core/task.c). */
+void ur__sched_run(struct ur_loop *l);
+void ur__tasks_teardown(struct ur_loop *l);
+void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, uint16_t kind);
+void ur__task_cancel_future(struct ur_future *f);
+struct ur_task *ur__task_self(void);
+uint64_t ur__task_take_deadline(struct ur_task *t);
+bool ur__task_cancelled(const struct ur_task *t);
+struct ur_loop *ur__task_loop(const struct ur_task *t);
+void ur__task_set_cancel_hook(struct ur_task *t, void (*fn)(struct ur_task *, void *), void *st);
+void ur__task_set_awaiting(struct ur_task *t, struct ur_future *f);
+int ur__await_uninterrupted(struct ur_future *f);
+void ur__task_wait(struct ur_task *t);
+void ur__task_wake(struct ur_task *t);
 
 static inline bool ur__supports(const struct ur_loop *l, unsigned op)
 {

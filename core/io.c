@@ -94,6 +94,7 @@ int ur_close_start(struct ur_loop *l, struct ur_future *f, int fd)
 	/* Hard-linked before the close, so pending operations cannot pin the file open. */
 	io_uring_prep_cancel_fd(op.aux, fd, IORING_ASYNC_CANCEL_ALL);
 	io_uring_prep_close(op.sqe, fd);
+	ur__bufring_cancel_fd(l, fd, false);
 	return ur__op_end(l, f, &op);
 }
 
@@ -269,12 +270,21 @@ int ur_poll_start(struct ur_loop *l, struct ur_future *f, int fd, unsigned event
 	return ur__op_end(l, f, &op);
 }
 
+/*
+ * The kernel counts what it cancels; multishot recvs waiting in urio for a buffer are cancelled
+ * here and their number, kept in the future's aux_ until completion, is added to the kernel's.
+ */
 int ur_cancel_fd_start(struct ur_loop *l, struct ur_future *f, int fd, int all)
 {
 	struct ur__op op;
 	int ret = ur__op_begin(l, f, IORING_OP_ASYNC_CANCEL, 0, &op);
 	if (ret)
 		return ret;
-	io_uring_prep_cancel_fd(op.sqe, fd, all ? IORING_ASYNC_CANCEL_ALL : 0);
+	unsigned local = ur__bufring_cancel_fd(l, fd, !all);
+	/* Without @all, one found here is the one: the kernel is asked about an fd of -1. */
+	io_uring_prep_cancel_fd(op.sqe, local && !all ? -1 : fd, all ? IORING_ASYNC_CANCEL_ALL : 0);
+	f->aux_ = (void *)(uintptr_t)local;
+	if (all)
+		f->flags_ |= UR__F_ALL;
 	return ur__op_end(l, f, &op);
 }

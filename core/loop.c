@@ -3,6 +3,7 @@
  * core/loop.c - the loop: ring setup, one turn (submit, wait, reap), teardown, cross-thread posts.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -109,6 +110,8 @@ int ur_loop_new(struct ur_loop **loopp, const struct ur_loop_opts *opts)
 	l->wake_fd = -1;
 	l->poll_fd = -1;
 	atomic_init(&l->posts, NULL);
+	atomic_init(&l->posters, 0);
+	atomic_init(&l->posts_closed, false);
 
 	ret = ring_setup(l, o.sq_entries, o.cq_entries, o.flags & UR_LOOP_PLAIN_SETUP);
 	if (ret < 0) {
@@ -228,7 +231,18 @@ static void poll_fd_drain(struct ur_loop *l);
 
 static bool has_work(const struct ur_loop *l)
 {
-	return l->pending > 0 || l->refs > 0;
+	return l->pending > 0 || l->refs > 0 || l->jobs > 0 || l->runq_head;
+}
+
+/* Everything that runs without the kernel: posts, local completions, ready tasks. */
+static void dispatch(struct ur_loop *l)
+{
+	run_posts(l);
+	ur__run_ready(l);
+	if (l->runq_head) {
+		ur__sched_run(l);
+		ur__run_ready(l); /* what the tasks completed locally (their own futures) */
+	}
 }
 
 int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
@@ -242,15 +256,15 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 	if (l->poll_fd >= 0)
 		poll_fd_drain(l);
 	for (;;) {
-		run_posts(l);
-		ur__run_ready(l);
+		dispatch(l);
 		bool block = mode != UR_RUN_NOWAIT && has_work(l) && !l->ready_head &&
-		             !l->stopping && io_uring_cq_ready(&l->ring) == 0 &&
+		             !l->runq_head && !l->stopping && io_uring_cq_ready(&l->ring) == 0 &&
 		             !atomic_load_explicit(&l->posts, memory_order_relaxed);
 		ret = ur__enter(l, block ? 1 : 0);
 		if (ret < 0)
 			break;
 		unsigned n = reap(l, l->max_per_turn);
+		dispatch(l);
 		if (mode == UR_RUN_NOWAIT || l->stopping)
 			break;
 		if (mode == UR_RUN_ONCE && (n > 0 || !has_work(l)))
@@ -258,16 +272,13 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 		if (mode == UR_RUN_DEFAULT && !has_work(l) && !l->ready_head)
 			break;
 	}
-	/* Local completions made by the last batch's callbacks are delivered before returning. */
-	if (ret >= 0 && mode != UR_RUN_DEFAULT)
-		ur__run_ready(l);
 	/* What the last callbacks started (or cancelled) reaches the kernel before we return. */
 	if (ret >= 0 && (io_uring_sq_ready(&l->ring) || l->bl_len))
 		ret = ur__enter(l, 0);
 	l->running = false;
 	if (ret < 0)
 		return ret;
-	return (int)(l->pending + l->refs);
+	return (int)(l->pending + l->refs + l->jobs);
 }
 
 void ur_loop_stop(struct ur_loop *l)
@@ -343,10 +354,20 @@ void ur_loop_stats(const struct ur_loop *l, struct ur_loop_stats *out)
 	out->waiting = l->bl_len;
 }
 
+/*
+ * The poster touches the loop after publishing its post (the wake-up write), and by then the
+ * loop's thread may have run the post and be tearing the loop down. So posters announce
+ * themselves: ur_loop_free closes the door (posts_closed), waits until no poster is inside, runs
+ * what was posted, and only then frees. Sequentially consistent, because the door and the count
+ * are two variables each side reads after writing the other.
+ */
 int ur_loop_post(struct ur_loop *l, struct ur_post *p)
 {
-	if (l->closing)
+	atomic_fetch_add(&l->posters, 1);
+	if (atomic_load(&l->posts_closed)) {
+		atomic_fetch_sub(&l->posters, 1);
 		return UR_ELOOPCLOSED;
+	}
 	struct ur_post *head = atomic_load_explicit(&l->posts, memory_order_relaxed);
 	do
 		p->next_ = head;
@@ -355,6 +376,7 @@ int ur_loop_post(struct ur_loop *l, struct ur_post *p)
 	/* Only the post that found the list empty wakes: the loop drains the whole list at once. */
 	if (!head)
 		ur_loop_wake(l);
+	atomic_fetch_sub(&l->posters, 1);
 	return 0;
 }
 
@@ -380,6 +402,12 @@ void ur_loop_free(struct ur_loop **loopp)
 		return;
 	*loopp = NULL;
 
+	/* Tasks first, while the loop still works: they may need it to unwind. */
+	ur__tasks_teardown(l);
+	/* Worker threads still running ur_to_thread functions will post back: wait for them. */
+	while (l->jobs > 0)
+		if (ur_loop_run(l, UR_RUN_ONCE) < 0)
+			break;
 	run_posts(l);
 	l->closing = true;
 	for (unsigned i = 0; i < l->bl_len; i++) {
@@ -409,6 +437,10 @@ void ur_loop_free(struct ur_loop **loopp)
 		reap(l, UINT32_MAX);
 	}
 	ur__run_ready(l);
+	/* No post may arrive, or be half-made, once the loop's memory goes. */
+	atomic_store(&l->posts_closed, true);
+	while (atomic_load(&l->posters) > 0)
+		sched_yield();
 	run_posts(l);
 	ur__bufring_teardown(l, true);
 	io_uring_queue_exit(&l->ring);

@@ -12,5 +12,6 @@
 #include "urio/io.h"
 #include "urio/timer.h"
 #include "urio/bufring.h"
+#include "urio/task.h"
 
 #endif

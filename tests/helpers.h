@@ -139,6 +139,14 @@ static inline void t_tcp_pair(int *client, int *server)
 	close(lfd);
 }
 
+/* Asserts an exact result, naming both codes on failure. */
+#define ASSERT_RES(got, want)                                                                      \
+	do {                                                                                       \
+		int got_ = (got), want_ = (want);                                                  \
+		cr_assert_eq(got_, want_, "%s: got %d (%s), want %d (%s)", #got, got_,             \
+		             ur_strerror_name(got_), want_, ur_strerror_name(want_));              \
+	} while (0)
+
 /* Runs the loop until @f is done (or the loop has nothing left). */
 static inline void t_run_until(struct ur_loop *l, const struct ur_future *f)
 {

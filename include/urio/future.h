@@ -89,6 +89,18 @@ UR_EXPORT int ur_future_set_deadline(struct ur_future *f, uint64_t timeout_ns);
  */
 UR_EXPORT int ur_cancel(struct ur_future *f);
 
+/*
+ * A future completed by the program instead of the kernel (asyncio's Future with set_result):
+ * ur_future_begin() makes @f pending on @loop (it holds the loop like any operation), and
+ * ur_future_resolve() completes it with @res on the loop's next turn, never inline. Cancelling it
+ * completes it with -ECANCELED. Loop thread only; from another thread, resolve inside a
+ * ur_loop_post() function.
+ * begin returns 0, -EBUSY (pending), UR_ELOOPCLOSED; resolve returns 0, -EINVAL (not a pending
+ * program-completed future), -EALREADY (already resolved or cancelled).
+ */
+UR_EXPORT int ur_future_begin(struct ur_loop *loop, struct ur_future *f);
+UR_EXPORT int ur_future_resolve(struct ur_future *f, int res);
+
 /* Returns the state of @f. */
 static inline enum ur_future_state ur_future_state(const struct ur_future *f)
 {

@@ -126,8 +126,9 @@ UR_EXPORT int ur_poll_start(struct ur_loop *loop, struct ur_future *f, int fd, u
 
 /*
  * Cancels operations on @fd: the first one found, or every one if @all is non-zero. @f completes
- * with the number cancelled, or -ENOENT if none matched. Each cancelled operation's own future
- * completes with -ECANCELED.
+ * with the number cancelled (1 without @all), -ENOENT if none matched, or -EALREADY (without
+ * @all) if the one found was already running and could not be stopped. Each cancelled
+ * operation's own future completes with -ECANCELED.
  */
 UR_EXPORT int ur_cancel_fd_start(struct ur_loop *loop, struct ur_future *f, int fd, int all);
 

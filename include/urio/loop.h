@@ -131,10 +131,12 @@ struct ur_post {
 
 /*
  * Runs @p->fn(@p->arg) on @loop's thread during its next turn, waking the loop if it sleeps.
- * Callable from any thread, and from signal-free contexts only. Posts run in the order made.
- * The post does not hold the loop: a loop with nothing pending returns from UR_RUN_DEFAULT without
- * waiting for posts unless held with ur_loop_ref(). Returns 0, or UR_ELOOPCLOSED during teardown
- * (the function is then never called).
+ * Callable from any thread (not from a signal handler). Posts from one thread run in the order
+ * made. The post does not hold the loop: a loop with nothing pending returns from UR_RUN_DEFAULT
+ * without waiting for posts unless held with ur_loop_ref(). A post accepted (0) always runs,
+ * at the latest during ur_loop_free(); once teardown has begun, UR_ELOOPCLOSED is returned and
+ * the function never called. The caller must know the loop has not been freed yet: urio makes the
+ * call itself safe against a concurrent ur_loop_free(), not a call made after it returned.
  */
 UR_EXPORT int ur_loop_post(struct ur_loop *loop, struct ur_post *p);
 

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/await.c - waiting on futures: await, gather, wait_any, as_completed, wait_for, sleep, run.
+ *
+ * Every wait has two shapes. Inside a task, the futures' continuations wake the task and it
+ * suspends (ur__task_wait). Outside any task, the call turns the futures' loop until the
+ * condition holds: the same code path, with the loop's thread doing the waiting.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+static void wake_cb(struct ur_future *f, void *arg)
+{
+	(void)f;
+	ur__task_wake(arg);
+}
+
+/* A future the caller may wait on: started, and with no continuation but ours. */
+static int check_awaitable(const struct ur_future *f)
+{
+	if (f->state_ == UR_FUTURE_IDLE || !f->loop_)
+		return -EINVAL;
+	if (f->state_ == UR_FUTURE_PENDING && f->cb_)
+		return -EBUSY;
+	return 0;
+}
+
+/* Turns @l once from outside any task; -EBUSY from inside one of its callbacks. */
+static int turn(struct ur_loop *l)
+{
+	int r = ur_loop_run(l, UR_RUN_ONCE);
+	return r < 0 ? r : 0;
+}
+
+/* Waits until @f is done, whatever cancellation says: its memory may be on this stack. */
+int ur__await_uninterrupted(struct ur_future *f)
+{
+	struct ur_task *t = ur__task_self();
+	if (!t) {
+		while (f->state_ == UR_FUTURE_PENDING) {
+			int r = turn(f->loop_);
+			if (r < 0)
+				return r;
+		}
+		return f->res;
+	}
+	if (f->state_ == UR_FUTURE_PENDING) {
+		ur_future_set_callback(f, wake_cb, t);
+		ur__task_set_awaiting(t, f);
+		while (f->state_ == UR_FUTURE_PENDING)
+			ur__task_wait(t);
+		ur__task_set_awaiting(t, NULL);
+	}
+	ur_future_set_callback(f, NULL, NULL);
+	return f->res;
+}
+
+int ur_await(struct ur_future *f)
+{
+	int r = check_awaitable(f);
+	if (r < 0)
+		return r;
+	struct ur_task *t = ur__task_self();
+	if (t && ur__task_cancelled(t) && f->state_ == UR_FUTURE_PENDING)
+		ur_cancel(f);
+	return ur__await_uninterrupted(f);
+}
+
+/* --- gather ---------------------------------------------------------------------------------- */
+
+struct gather {
+	struct ur_future **fs;
+	size_t n, remaining;
+	int first_err;
+	unsigned flags;
+	struct ur_task *task;
+};
+
+static void gather_cancel_all(struct gather *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (g->fs[i]->state_ == UR_FUTURE_PENDING)
+			ur_cancel(g->fs[i]);
+}
+
+static void gather_cb(struct ur_future *f, void *arg)
+{
+	struct gather *g = arg;
+	ur_future_set_callback(f, NULL, NULL);
+	g->remaining--;
+	if (f->res < 0 && !g->first_err) {
+		g->first_err = f->res;
+		if (g->flags & UR_GATHER_CANCEL_ON_ERROR)
+			gather_cancel_all(g);
+	}
+	if (g->remaining == 0 && g->task)
+		ur__task_wake(g->task);
+}
+
+static void gather_on_cancel(struct ur_task *t, void *state)
+{
+	(void)t;
+	gather_cancel_all(state);
+}
+
+int ur_gather(struct ur_future **fs, size_t n, unsigned flags)
+{
+	struct gather g = {.fs = fs, .n = n, .flags = flags, .task = ur__task_self()};
+	struct ur_loop *l = NULL;
+
+	if (flags & ~(unsigned)UR_GATHER_CANCEL_ON_ERROR)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		int r = check_awaitable(fs[i]);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (fs[i]->state_ == UR_FUTURE_PENDING) {
+			g.remaining++;
+			l = fs[i]->loop_;
+			ur_future_set_callback(fs[i], gather_cb, &g);
+		} else if (fs[i]->res < 0 && !g.first_err) {
+			g.first_err = fs[i]->res;
+		}
+	}
+	if (g.first_err && (flags & UR_GATHER_CANCEL_ON_ERROR))
+		gather_cancel_all(&g);
+	if (g.task) {
+		if (ur__task_cancelled(g.task))
+			gather_cancel_all(&g);
+		ur__task_set_cancel_hook(g.task, gather_on_cancel, &g);
+		while (g.remaining)
+			ur__task_wait(g.task);
+		ur__task_set_cancel_hook(g.task, NULL, NULL);
+	} else {
+		while (g.remaining) {
+			int r = turn(l);
+			if (r < 0)
+				return r; /* only from inside a callback, before anything completed
+				           */
+		}
+	}
+	return g.first_err;
+}
+
+/* --- wait_any, as_completed ------------------------------------------------------------------ */
+
+static int lowest_done(struct ur_future **fs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fs[i]->state_ == UR_FUTURE_DONE)
+			return (int)i;
+	return -1;
+}
+
+static void any_cb(struct ur_future *f, void *arg)
+{
+	struct ur_task *t = arg;
+	(void)f;
+	if (t)
+		ur__task_wake(t);
+}
+
+static void any_on_cancel(struct ur_task *t, void *state)
+{
+	(void)state;
+	ur__task_wake(t);
+}
+
+int ur_wait_any(struct ur_future **fs, size_t n)
+{
+	struct ur_task *t = ur__task_self();
+	struct ur_loop *l = NULL;
+	int i;
+
+	if (n == 0 || n > INT32_MAX)
+		return -EINVAL;
+	for (size_t k = 0; k < n; k++) {
+		int r = check_awaitable(fs[k]);
+		if (r < 0)
+			return r;
+		l = fs[k]->loop_;
+	}
+	if ((i = lowest_done(fs, n)) >= 0)
+		return i;
+	if (t && ur__task_cancelled(t))
+		return -ECANCELED;
+	for (size_t k = 0; k < n; k++)
+		ur_future_set_callback(fs[k], any_cb, t);
+	if (t) {
+		ur__task_set_cancel_hook(t, any_on_cancel, NULL);
+		while ((i = lowest_done(fs, n)) < 0 && !ur__task_cancelled(t))
+			ur__task_wait(t);
+		ur__task_set_cancel_hook(t, NULL, NULL);
+	} else {
+		while ((i = lowest_done(fs, n)) < 0) {
+			int r = turn(l);
+			if (r < 0) {
+				i = r;
+				break;
+			}
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		if (fs[k]->state_ == UR_FUTURE_PENDING)
+			ur_future_set_callback(fs[k], NULL, NULL);
+	return i >= 0 ? i : (i == -1 ? -ECANCELED : i);
+}
+
+static void as_completed_cb(struct ur_future *f, void *arg)
+{
+	struct ur_as_completed *it = arg;
+	f->next_ = NULL; /* free while the future is done: urio only links pending futures */
+	if (it->done_tail_)
+		it->done_tail_->next_ = f;
+	else
+		it->done_head_ = f;
+	it->done_tail_ = f;
+	if (it->waiter_)
+		ur__task_wake(it->waiter_);
+}
+
+void ur_as_completed_init(struct ur_as_completed *it, struct ur_future **fs, size_t n)
+{
+	*it = (struct ur_as_completed){.fs_ = fs, .n_ = n};
+	for (size_t i = 0; i < n; i++) {
+		if (fs[i]->state_ == UR_FUTURE_PENDING)
+			ur_future_set_callback(fs[i], as_completed_cb, it);
+		else
+			as_completed_cb(fs[i], it);
+	}
+}
+
+int ur_as_completed_next(struct ur_as_completed *it, struct ur_future **out)
+{
+	struct ur_task *t = ur__task_self();
+	struct ur_loop *l = it->n_ ? it->fs_[0]->loop_ : NULL;
+
+	while (!it->done_head_) {
+		if (it->next_ == it->n_)
+			return -ENOENT;
+		if (t) {
+			if (ur__task_cancelled(t))
+				return -ECANCELED;
+			it->waiter_ = t;
+			ur__task_set_cancel_hook(t, any_on_cancel, NULL);
+			ur__task_wait(t);
+			ur__task_set_cancel_hook(t, NULL, NULL);
+			it->waiter_ = NULL;
+		} else {
+			int r = turn(l);
+			if (r < 0)
+				return r;
+		}
+	}
+	struct ur_future *f = it->done_head_;
+	it->done_head_ = f->next_;
+	if (!it->done_head_)
+		it->done_tail_ = NULL;
+	ur_future_set_callback(f, NULL, NULL);
+	it->next_++;
+	*out = f;
+	return 0;
+}
+
+void ur_as_completed_stop(struct ur_as_completed *it)
+{
+	for (size_t i = 0; i < it->n_; i++)
+		if (it->fs_[i]->state_ == UR_FUTURE_PENDING && it->fs_[i]->arg_ == it)
+			ur_future_set_callback(it->fs_[i], NULL, NULL);
+	it->done_head_ = it->done_tail_ = NULL;
+	it->next_ = it->n_;
+}
+
+/* --- time ------------------------------------------------------------------------------------ */
+
+int ur_wait_for(struct ur_future *f, uint64_t timeout_ns)
+{
+	struct ur_future timer;
+	int r = check_awaitable(f);
+	if (r < 0)
+		return r;
+	if (f->state_ == UR_FUTURE_DONE)
+		return f->res;
+	ur_future_init(&timer, NULL, NULL);
+	r = ur_timeout_start(f->loop_, &timer, timeout_ns, 0);
+	if (r < 0)
+		return r;
+	struct ur_future *fs[2] = {f, &timer};
+	int i = ur_wait_any(fs, 2);
+	if (i == 0) {
+		ur_cancel(&timer);
+		ur__await_uninterrupted(&timer);
+		return f->res;
+	}
+	/* Expired (or we were cancelled): the target goes, and we wait for its final completion. */
+	ur_cancel(f);
+	ur__await_uninterrupted(f);
+	if (i != 1) {
+		ur_cancel(&timer);
+		ur__await_uninterrupted(&timer);
+		return f->res;
+	}
+	return f->res == -ECANCELED ? -ETIMEDOUT : f->res;
+}
+
+int ur_sleep(uint64_t ns)
+{
+	struct ur_task *t = ur__task_self();
+	struct ur_future f;
+	if (!t)
+		return UR_ENOTASK;
+	if (ur__task_cancelled(t))
+		return -ECANCELED;
+	ur_future_init(&f, NULL, NULL);
+	int r = ur_timeout_start(ur__task_loop(t), &f, ns, 0);
+	return r < 0 ? r : ur_await(&f);
+}
+
+/* --- run ------------------------------------------------------------------------------------- */
+
+int ur_run(struct ur_loop *loop, ur_task_fn *main, void *arg, int *result)
+{
+	struct ur_loop *own = NULL;
+	struct ur_task *t;
+	int r;
+
+	if (!loop) {
+		r = ur_loop_new(&own, NULL);
+		if (r < 0)
+			return r;
+		loop = own;
+	}
+	r = ur_spawn(loop, &t, main, arg, NULL);
+	if (r == 0) {
+		r = ur__await_uninterrupted(ur_task_future(t));
+		if (ur_future_done(ur_task_future(t))) {
+			int res = ur_join(t);
+			if (result)
+				*result = res;
+			r = 0;
+		}
+	}
+	if (own)
+		ur_loop_free(&own); /* cancels and awaits the tasks main left behind */
+	return r;
+}

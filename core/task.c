@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/task.c - tasks: stackful coroutines scheduled by the loop.
+ *
+ * The loop's own context (the thread's stack) is the scheduler. A task runs until it waits, then
+ * switches back to it; a completion that concerns a waiting task puts the task on the loop's run
+ * queue, and the loop switches into ready tasks once per turn, after reaping. Nothing here makes
+ * a system call: a switch is the ~20 instructions of core/arch/, plus a queue push.
+ *
+ * A task's stack is taken from the loop's pool when it first runs and given back the moment its
+ * function returns, so spawned-but-not-started and finished-but-not-joined tasks cost only their
+ * struct. The task's own future is a local one (no SQE): it is pending from spawn until the
+ * function returns, which also keeps UR_RUN_DEFAULT turning while tasks live.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum task_state {
+	T_NEW,     /* spawned, never run */
+	T_READY,   /* on the run queue */
+	T_RUNNING, /* the current task */
+	T_WAITING, /* suspended until woken */
+	T_DONE,    /* function returned; stack given back */
+};
+
+struct ur_task {
+	struct ur_future fut; /* the task as a future: res = the function's return value */
+	struct ur_loop *loop;
+	ur_task_fn *fn;
+	void *arg;
+	struct ur__ctx ctx;
+	struct ur__stack stack;
+	size_t stack_size;
+	struct ur_task *run_next;             /* run queue */
+	struct ur_task *all_next, **all_prev; /* the loop's list of tasks */
+	struct ur_future *awaiting;           /* the future it waits on, for cancellation */
+	void (*on_cancel)(struct ur_task *t, void *state); /* a combinator's waiting state */
+	void *on_cancel_state;
+	uint64_t deadline; /* for the next task-style operation; 0 = none */
+	uint8_t state;
+	bool queued;
+	bool cancel;
+	bool detached;
+};
+
+static _Thread_local struct ur_task *current;
+
+struct ur_task *ur__task_self(void)
+{
+	return current;
+}
+
+struct ur_task *ur_task_current(void)
+{
+	return current;
+}
+
+struct ur_loop *ur_current_loop(void)
+{
+	return current ? current->loop : NULL;
+}
+
+bool ur_cancelled(void)
+{
+	return current && current->cancel;
+}
+
+struct ur_future *ur_task_future(struct ur_task *t)
+{
+	return &t->fut;
+}
+
+/*
+ * A future completed by urio or the program, not the kernel: pending until ur__complete_local().
+ * @kind is UR__F_LOCAL or UR__F_TASK.
+ */
+void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, uint16_t kind)
+{
+	uint16_t keep = (f->flags_ & UR__F_INTERNAL) | kind;
+	f->loop_ = l;
+	f->op_ = IORING_OP_NOP;
+	f->res = 0;
+	f->cqe_flags = 0;
+	f->owed_ = 0;
+	f->flags_ = keep;
+	f->state_ = UR_FUTURE_PENDING;
+	if (!(keep & UR__F_INTERNAL))
+		l->pending++;
+}
+
+void ur__task_wake(struct ur_task *t)
+{
+	struct ur_loop *l = t->loop;
+	if (t->queued || t->state == T_DONE || t->state == T_RUNNING)
+		return;
+	t->queued = true;
+	t->run_next = NULL;
+	if (l->runq_tail)
+		l->runq_tail->run_next = t;
+	else
+		l->runq_head = t;
+	l->runq_tail = t;
+	if (t->state != T_NEW)
+		t->state = T_READY;
+}
+
+/* Suspends the running task until ur__task_wake(); returns on its stack, on the loop's thread. */
+void ur__task_wait(struct ur_task *t)
+{
+	t->state = T_WAITING;
+	current = NULL;
+	ur__ctx_switch_san(&t->ctx, &t->loop->sched_ctx, false);
+}
+
+static void task_free(struct ur_task *t)
+{
+	if (t->state != T_DONE && t->state != T_NEW) {
+		/* Freed while suspended (teardown gave up on it): its stack goes back unused. */
+		ur__ctx_discard_san(&t->ctx);
+		ur__stack_put(&t->loop->stacks, &t->stack);
+	}
+	*t->all_prev = t->all_next;
+	if (t->all_next)
+		t->all_next->all_prev = t->all_prev;
+	free(t);
+}
+
+static void detached_done(struct ur_future *f, void *arg)
+{
+	(void)f;
+	task_free(arg);
+}
+
+static void task_main(void *arg)
+{
+	struct ur_task *t = arg;
+	ur__ctx_landed_san(&t->ctx);
+	int ret = t->cancel ? -ECANCELED : t->fn(t->arg);
+	t->state = T_DONE;
+	t->loop->live_tasks--;
+	ur__complete_local(t->loop, &t->fut, ret);
+	current = NULL;
+	ur__ctx_switch_san(&t->ctx, &t->loop->sched_ctx, true);
+	__builtin_unreachable();
+}
+
+/* Gives the task a stack and a context; -errno if no stack could be had. */
+static int task_prepare(struct ur_loop *l, struct ur_task *t)
+{
+	int ret = ur__stack_get(&l->stacks, t->stack_size, &t->stack);
+	if (ret < 0)
+		return ret;
+	ur__ctx_make_san(&t->ctx, t->stack.base, t->stack.size, task_main, t);
+	return 0;
+}
+
+static struct ur_task *runq_pop(struct ur_loop *l)
+{
+	struct ur_task *t = l->runq_head;
+	if (t) {
+		l->runq_head = t->run_next;
+		if (!l->runq_head)
+			l->runq_tail = NULL;
+		t->queued = false;
+	}
+	return t;
+}
+
+/*
+ * Runs the tasks that are ready, each until it waits or returns. A task that yields goes to the
+ * back of the queue; the budget bounds how long completions wait to be reaped.
+ */
+void ur__sched_run(struct ur_loop *l)
+{
+	unsigned budget = 64;
+	struct ur_task *t;
+
+	while (budget-- && (t = runq_pop(l))) {
+		if (t->state == T_NEW) {
+			int ret = t->cancel ? -ECANCELED : task_prepare(l, t);
+			if (ret < 0) {
+				/* Never ran: cancelled before its start, or no stack for it. */
+				t->state = T_DONE;
+				l->live_tasks--;
+				ur__complete_local(l, &t->fut, ret);
+				continue;
+			}
+		}
+		t->state = T_RUNNING;
+		current = t;
+		ur__ctx_switch_san(&l->sched_ctx, &t->ctx, false);
+		current = NULL;
+		if (t->state == T_DONE)
+			ur__stack_put(&l->stacks, &t->stack);
+	}
+}
+
+int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
+             const struct ur_task_opts *opts)
+{
+	*out = NULL;
+	if (!fn)
+		return -EINVAL;
+	if (l->closing)
+		return UR_ELOOPCLOSED;
+	if (opts)
+		for (size_t i = 0; i < sizeof(opts->reserved) / sizeof(opts->reserved[0]); i++)
+			if (opts->reserved[i])
+				return -EINVAL;
+	if (!l->stacks_ready) {
+		int ret = ur__stack_pool_init(&l->stacks, 0);
+		if (ret < 0)
+			return ret;
+		l->stacks_ready = true;
+	}
+	struct ur_task *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->loop = l;
+	t->fn = fn;
+	t->arg = arg;
+	t->stack_size = opts ? opts->stack_size : 0;
+	t->state = T_NEW;
+	ur_future_init(&t->fut, NULL, NULL);
+	ur__future_begin_local(l, &t->fut, UR__F_TASK);
+	t->all_next = l->tasks;
+	if (l->tasks)
+		l->tasks->all_prev = &t->all_next;
+	t->all_prev = &l->tasks;
+	l->tasks = t;
+	l->live_tasks++;
+	ur__task_wake(t);
+	*out = t;
+	return 0;
+}
+
+void ur_task_detach(struct ur_task *t)
+{
+	if (ur_future_done(&t->fut)) {
+		task_free(t);
+		return;
+	}
+	t->detached = true;
+	ur_future_set_callback(&t->fut, detached_done, t);
+}
+
+int ur_task_cancel(struct ur_task *t)
+{
+	if (t->cancel || t->state == T_DONE)
+		return -EALREADY;
+	t->cancel = true;
+	if (t->awaiting)
+		ur_cancel(t->awaiting);
+	if (t->on_cancel)
+		t->on_cancel(t, t->on_cancel_state);
+	return 0;
+}
+
+/* ur_cancel() of a task's future: the task is cancelled (asyncio's Task.cancel()). */
+void ur__task_cancel_future(struct ur_future *f)
+{
+	ur_task_cancel((struct ur_task *)(void *)f); /* the future is the task's first member */
+}
+
+int ur_join(struct ur_task *t)
+{
+	struct ur_task *self = current;
+	int ret = ur_await(&t->fut);
+	if (ret == -ECANCELED && self && self->cancel && !ur_future_done(&t->fut)) {
+		/* We were cancelled while waiting: so is the task; it must still end before we
+		 * free. */
+		ur_task_cancel(t);
+		while (!ur_future_done(&t->fut))
+			ur_await(&t->fut);
+	}
+	ret = t->fut.res;
+	task_free(t);
+	return ret;
+}
+
+void ur_deadline(uint64_t timeout_ns)
+{
+	if (current)
+		current->deadline = timeout_ns;
+}
+
+/* For the task-style operations of core/taskio.c: the deadline that applies to this one. */
+uint64_t ur__task_take_deadline(struct ur_task *t)
+{
+	uint64_t d = t->deadline;
+	t->deadline = 0;
+	return d;
+}
+
+bool ur__task_cancelled(const struct ur_task *t)
+{
+	return t->cancel;
+}
+
+struct ur_loop *ur__task_loop(const struct ur_task *t)
+{
+	return t->loop;
+}
+
+void ur__task_set_cancel_hook(struct ur_task *t, void (*fn)(struct ur_task *, void *), void *st)
+{
+	t->on_cancel = fn;
+	t->on_cancel_state = st;
+}
+
+void ur__task_set_awaiting(struct ur_task *t, struct ur_future *f)
+{
+	t->awaiting = f;
+}
+
+int ur_yield(void)
+{
+	struct ur_task *t = current;
+	if (!t)
+		return UR_ENOTASK;
+	if (t->cancel)
+		return -ECANCELED;
+	t->state = T_WAITING;
+	ur__task_wake(t);
+	current = NULL;
+	ur__ctx_switch_san(&t->ctx, &t->loop->sched_ctx, false);
+	return t->cancel ? -ECANCELED : 0;
+}
+
+/*
+ * Teardown, before anything else of the loop goes: every task still alive is cancelled and the
+ * loop turned until all have returned (a task that ignores cancellation keeps it turning).
+ * Tasks never joined are freed.
+ */
+void ur__tasks_teardown(struct ur_loop *l)
+{
+	for (struct ur_task *t = l->tasks; t; t = t->all_next)
+		if (t->state != T_DONE)
+			ur_task_cancel(t);
+	while (l->live_tasks > 0 || l->runq_head) {
+		if (ur_loop_run(l, UR_RUN_ONCE) < 0)
+			break;
+	}
+	while (l->tasks)
+		task_free(l->tasks);
+	if (l->stacks_ready)
+		ur__stack_pool_destroy(&l->stacks);
+}

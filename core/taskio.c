@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/taskio.c - the task-style operations: start on the current task's loop, then await.
+ *
+ * The future lives on the task's stack; ur_await keeps the task suspended until its final
+ * completion, so the kernel never writes to a stack that has moved on.
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+/* Checks we are in a live task, prepares @f with the task's pending deadline. */
+static int prologue(struct ur_future *f, struct ur_loop **l)
+{
+	struct ur_task *t = ur__task_self();
+	if (!t)
+		return UR_ENOTASK;
+	if (ur__task_cancelled(t))
+		return -ECANCELED;
+	ur_future_init(f, NULL, NULL);
+	uint64_t d = ur__task_take_deadline(t);
+	if (d)
+		ur_future_set_deadline(f, d);
+	*l = ur__task_loop(t);
+	return 0;
+}
+
+/* Body of every task-style call: start with the given arguments, then await the result. */
+#define AWAIT_OP(start, ...)                                                                       \
+	do {                                                                                       \
+		struct ur_future f_;                                                               \
+		struct ur_loop *l_;                                                                \
+		int r_ = prologue(&f_, &l_);                                                       \
+		if (r_ == 0)                                                                       \
+			r_ = start(l_, &f_, __VA_ARGS__);                                          \
+		return r_ < 0 ? r_ : ur_await(&f_);                                                \
+	} while (0)
+
+int ur_nop(void)
+{
+	struct ur_future f;
+	struct ur_loop *l;
+	int r = prologue(&f, &l);
+	if (r == 0)
+		r = ur_nop_start(l, &f);
+	return r < 0 ? r : ur_await(&f);
+}
+
+ssize_t ur_read(int fd, void *buf, size_t len, uint64_t off)
+{
+	AWAIT_OP(ur_read_start, fd, buf, len, off);
+}
+
+ssize_t ur_write(int fd, const void *buf, size_t len, uint64_t off)
+{
+	AWAIT_OP(ur_write_start, fd, buf, len, off);
+}
+
+ssize_t ur_readv(int fd, const struct iovec *iov, unsigned iovcnt, uint64_t off)
+{
+	AWAIT_OP(ur_readv_start, fd, iov, iovcnt, off);
+}
+
+ssize_t ur_writev(int fd, const struct iovec *iov, unsigned iovcnt, uint64_t off)
+{
+	AWAIT_OP(ur_writev_start, fd, iov, iovcnt, off);
+}
+
+int ur_openat(int dfd, const char *path, int flags, mode_t mode)
+{
+	AWAIT_OP(ur_openat_start, dfd, path, flags, mode);
+}
+
+/*
+ * Closing is how a cancelled task cleans up, so cancellation does not stop it: the close is
+ * started and awaited to its end even in a cancelled task.
+ */
+int ur_close(int fd)
+{
+	struct ur_task *t = ur__task_self();
+	struct ur_future f;
+	if (!t)
+		return UR_ENOTASK;
+	ur_future_init(&f, NULL, NULL);
+	int r = ur_close_start(ur__task_loop(t), &f, fd);
+	return r < 0 ? r : ur__await_uninterrupted(&f);
+}
+
+int ur_fsync(int fd, int datasync)
+{
+	AWAIT_OP(ur_fsync_start, fd, datasync);
+}
+
+int ur_statx(int dfd, const char *path, int flags, unsigned mask, struct statx *out)
+{
+	AWAIT_OP(ur_statx_start, dfd, path, flags, mask, out);
+}
+
+int ur_socket(int domain, int type, int protocol)
+{
+	AWAIT_OP(ur_socket_start, domain, type, protocol);
+}
+
+int ur_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	AWAIT_OP(ur_connect_start, fd, addr, addrlen);
+}
+
+int ur_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
+{
+	AWAIT_OP(ur_accept_start, fd, addr, addrlen, flags);
+}
+
+ssize_t ur_send(int fd, const void *buf, size_t len, int flags)
+{
+	AWAIT_OP(ur_send_start, fd, buf, len, flags);
+}
+
+ssize_t ur_recv(int fd, void *buf, size_t len, int flags)
+{
+	AWAIT_OP(ur_recv_start, fd, buf, len, flags);
+}
+
+ssize_t ur_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	AWAIT_OP(ur_sendmsg_start, fd, msg, flags);
+}
+
+ssize_t ur_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	AWAIT_OP(ur_recvmsg_start, fd, msg, flags);
+}
+
+int ur_shutdown(int fd, int how)
+{
+	AWAIT_OP(ur_shutdown_start, fd, how);
+}
+
+int ur_poll(int fd, unsigned events)
+{
+	AWAIT_OP(ur_poll_start, fd, events);
+}
+
+/*
+ * One loop for both directions: @op moves at most @len - done bytes. A deadline set with
+ * ur_deadline() covers the first transfer only.
+ */
+static ssize_t transfer_all(ssize_t (*op)(int, void *, size_t, uint64_t), int fd, char *buf,
+                            size_t len, uint64_t off, bool is_read)
+{
+	size_t done = 0;
+	while (done < len) {
+		uint64_t at = off == UR_OFF_CURRENT ? off : off + done;
+		ssize_t n = op(fd, buf + done, len - done, at);
+		if (n < 0)
+			return n;
+		if (n == 0) {
+			if (is_read)
+				break; /* end of file */
+			return -EIO;   /* a write that moves nothing would loop forever */
+		}
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static ssize_t write_op(int fd, void *buf, size_t len, uint64_t off)
+{
+	return ur_write(fd, buf, len, off);
+}
+
+ssize_t ur_read_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	return transfer_all(ur_read, fd, buf, len, off, true);
+}
+
+ssize_t ur_write_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	return transfer_all(write_op, fd, (char *)buf, len, off, false);
+}

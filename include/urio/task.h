@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urio/task.h - tasks: stackful coroutines that await futures.
+ *
+ * A task runs a C function on a stack of its own. When it awaits a future that is not done, it
+ * suspends and the loop runs other tasks and reaps completions; the future's completion makes it
+ * ready again. So a task reads as sequential code:
+ *
+ *	ssize_t n = ur_read(fd, buf, sizeof(buf), 0);	// suspends this task only
+ *
+ * A task is itself a future (ur_task_future()), completing with its function's return value, so
+ * ur_gather() waits on tasks and I/O alike. Tasks belong to the loop they were spawned on and run
+ * on its thread. Awaiting from code outside any task drives the loop until the future is done:
+ * that is ur_run(), asyncio's run().
+ *
+ * One awaiter per future: ur_await(), ur_gather() and friends install the future's continuation,
+ * so the futures they are given must have been initialised without a callback (or be task
+ * futures), and must not be awaited by two waiters at once (-EBUSY).
+ */
+#ifndef URIO_TASK_H
+#define URIO_TASK_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include "common.h"
+#include "io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ur_task;
+
+/* A task's body. Its return value (>= 0 result, < 0 error) becomes the task future's res. */
+typedef int ur_task_fn(void *arg);
+
+struct ur_task_opts {
+	size_t stack_size; /* usable stack bytes; 0 = the loop's default (256 KiB) */
+	uint32_t reserved[4];
+};
+
+/*
+ * asyncio.run(): spawns @main(@arg) as a task on @loop (or, if @loop is NULL, on a loop created
+ * for the call and freed after it), runs the loop until that task has returned and stores its
+ * return value in *@result (may be NULL). Tasks still running when main returns are cancelled and
+ * awaited when the loop is a temporary one; on a caller's loop they are left alone.
+ * Returns 0, or -errno / UR_E* if the loop or the task could not be made.
+ */
+UR_EXPORT int ur_run(struct ur_loop *loop, ur_task_fn *main, void *arg, int *result);
+
+/*
+ * Creates a task running @fn(@arg) on @loop; it starts on the loop's next turn (never inside
+ * this call). @opts may be NULL. The task is the caller's until ur_join() or ur_task_detach().
+ * Returns 0 and stores it in *@task, or -ENOMEM, -EINVAL, UR_ELOOPCLOSED.
+ */
+UR_EXPORT int ur_spawn(struct ur_loop *loop, struct ur_task **task, ur_task_fn *fn, void *arg,
+                       const struct ur_task_opts *opts);
+
+/* The task's future: done when its function has returned; res = the return value. */
+UR_EXPORT struct ur_future *ur_task_future(struct ur_task *task);
+
+/*
+ * Waits for @task (see ur_await()), frees it, and returns its result. The task pointer is
+ * invalid afterwards. If the waiting task is cancelled meanwhile, @task is cancelled too, and
+ * still awaited and freed.
+ */
+UR_EXPORT int ur_join(struct ur_task *task);
+
+/* Lets @task free itself when it finishes; its result is dropped. The pointer is invalid after. */
+UR_EXPORT void ur_task_detach(struct ur_task *task);
+
+/*
+ * Requests cancellation of @task (asyncio's Task.cancel()): the operation it awaits now is
+ * cancelled, and from then on every await in that task returns -ECANCELED at once, until its
+ * function returns. A task that has not started yet never runs: it completes with -ECANCELED.
+ * Returns 0, or -EALREADY if already requested or the task is done.
+ */
+UR_EXPORT int ur_task_cancel(struct ur_task *task);
+
+/* The task running now, or NULL outside any task. */
+UR_EXPORT struct ur_task *ur_task_current(void);
+
+/* The loop of the task running now, or NULL outside any task. */
+UR_EXPORT struct ur_loop *ur_current_loop(void);
+
+/* True if cancellation of the current task was requested. */
+UR_EXPORT bool ur_cancelled(void);
+
+/*
+ * Waits until @f is done and returns f->res. @f must have been started (its loop is known) and
+ * initialised without a callback. Inside a task, suspends it; outside any task, runs @f's loop
+ * until @f is done. In a task being cancelled, @f is cancelled, its final completion still
+ * awaited (its memory may be on this stack), and -ECANCELED returned.
+ * Returns f->res, -EINVAL (never started, or has a callback), -EBUSY (another awaiter).
+ */
+UR_EXPORT int ur_await(struct ur_future *f);
+
+enum ur_gather_flags {
+	/* On the first failure, cancel every other future; still wait for all of them. */
+	UR_GATHER_CANCEL_ON_ERROR = 1u << 0,
+};
+
+/*
+ * asyncio.gather(): waits until every future of @fs[0..n) is done. Returns 0 if all succeeded
+ * (res >= 0), else the first error in completion order; each future's own res tells the rest.
+ * With UR_GATHER_CANCEL_ON_ERROR the others are cancelled at the first error, and gather still
+ * returns only when every one has completed. A cancelled caller cancels all of them.
+ */
+UR_EXPORT int ur_gather(struct ur_future **fs, size_t n, unsigned flags);
+
+/*
+ * Waits until at least one future of @fs[0..n) is done; returns the index of one that is (the
+ * lowest, if several are), or -ECANCELED if the calling task was cancelled (the futures are then
+ * left running, their continuations removed), or -EINVAL for n == 0.
+ */
+UR_EXPORT int ur_wait_any(struct ur_future **fs, size_t n);
+
+/*
+ * asyncio.as_completed(): yields the futures of an array in the order they complete.
+ *
+ *	struct ur_as_completed it;
+ *	struct ur_future *f;
+ *	ur_as_completed_init(&it, fs, n);
+ *	while (ur_as_completed_next(&it, &f) == 0)
+ *		use(f);
+ *
+ * next() returns 0 with *@f set, -ENOENT when every future has been yielded, or -ECANCELED
+ * (the calling task was cancelled: call ur_as_completed_stop()). Leaving early: call
+ * ur_as_completed_stop(), which removes the continuations of futures not yet yielded.
+ */
+struct ur_as_completed {
+	struct ur_future **fs_;
+	size_t n_, next_;
+	struct ur_future *done_head_, *done_tail_;
+	struct ur_task *waiter_;
+};
+UR_EXPORT void ur_as_completed_init(struct ur_as_completed *it, struct ur_future **fs, size_t n);
+UR_EXPORT int ur_as_completed_next(struct ur_as_completed *it, struct ur_future **f);
+UR_EXPORT void ur_as_completed_stop(struct ur_as_completed *it);
+
+/*
+ * asyncio.wait_for(): waits for @f at most @timeout_ns. On expiry @f is cancelled and its final
+ * completion awaited; returns -ETIMEDOUT if it ended cancelled, or its real result if it won
+ * the race. Otherwise returns f->res.
+ */
+UR_EXPORT int ur_wait_for(struct ur_future *f, uint64_t timeout_ns);
+
+/* asyncio.sleep(): suspends the task for @ns. Returns 0, or -ECANCELED. */
+UR_EXPORT int ur_sleep(uint64_t ns);
+
+/*
+ * Lets every other ready task run once, then resumes; completions are reaped in between at
+ * least every 64 yields. Returns 0, or -ECANCELED in a cancelled task. UR_ENOTASK outside a task.
+ */
+UR_EXPORT int ur_yield(void);
+
+/*
+ * Gives the next operation the current task starts (ur_read, ur_recv, ... below) a deadline:
+ * it ends with -ETIMEDOUT if not done in @timeout_ns. Applies to one operation.
+ */
+UR_EXPORT void ur_deadline(uint64_t timeout_ns);
+
+/*
+ * asyncio.to_thread(): runs @fn(@arg) on urio's worker pool and suspends the task until it
+ * returns; returns its return value. The pool is process-wide and starts on first use with
+ * ur_thread_pool_size() threads (default 4). Cancelled or timed out (ur_deadline), the task
+ * resumes at once with -ECANCELED / -ETIMEDOUT while @fn runs to completion on its thread,
+ * its result dropped: @arg must stay valid until @fn returns.
+ * Returns @fn's result, -ENOMEM, UR_ENOTASK.
+ */
+UR_EXPORT int ur_to_thread(int (*fn)(void *), void *arg);
+
+/* Sets the worker pool's size before its first use (1..256). Returns 0, -EINVAL, or -EBUSY. */
+UR_EXPORT int ur_thread_pool_size(unsigned n);
+
+/*
+ * Task-style operations: start the operation on the current task's loop and await it. Each
+ * returns what the matching *_start's future would hold in res. Outside a task: UR_ENOTASK.
+ * In a cancelled task: -ECANCELED without starting anything, except ur_close(), which closes
+ * even then (it is how a cancelled task cleans up).
+ */
+UR_EXPORT int ur_nop(void);
+UR_EXPORT ssize_t ur_read(int fd, void *buf, size_t len, uint64_t off);
+UR_EXPORT ssize_t ur_write(int fd, const void *buf, size_t len, uint64_t off);
+UR_EXPORT ssize_t ur_readv(int fd, const struct iovec *iov, unsigned iovcnt, uint64_t off);
+UR_EXPORT ssize_t ur_writev(int fd, const struct iovec *iov, unsigned iovcnt, uint64_t off);
+UR_EXPORT int ur_openat(int dfd, const char *path, int flags, mode_t mode);
+UR_EXPORT int ur_close(int fd);
+UR_EXPORT int ur_fsync(int fd, int datasync);
+UR_EXPORT int ur_statx(int dfd, const char *path, int flags, unsigned mask, struct statx *out);
+UR_EXPORT int ur_socket(int domain, int type, int protocol);
+UR_EXPORT int ur_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+UR_EXPORT int ur_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+UR_EXPORT ssize_t ur_send(int fd, const void *buf, size_t len, int flags);
+UR_EXPORT ssize_t ur_recv(int fd, void *buf, size_t len, int flags);
+UR_EXPORT ssize_t ur_sendmsg(int fd, const struct msghdr *msg, int flags);
+UR_EXPORT ssize_t ur_recvmsg(int fd, struct msghdr *msg, int flags);
+UR_EXPORT int ur_shutdown(int fd, int how);
+UR_EXPORT int ur_poll(int fd, unsigned events);
+
+/*
+ * Read exactly @len bytes (or to end of file) / write all @len bytes, looping over short
+ * transfers; sockets and pipes too (then @off must be UR_OFF_CURRENT). Returns the bytes moved
+ * (less than @len only at end of file for reads), or the first error; an error after some bytes
+ * moved is still returned as the error.
+ */
+UR_EXPORT ssize_t ur_read_all(int fd, void *buf, size_t len, uint64_t off);
+UR_EXPORT ssize_t ur_write_all(int fd, const void *buf, size_t len, uint64_t off);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
