@@ -55,6 +55,12 @@ int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned opcode, unsign
 	if (!ur__supports(l, opcode))
 		return -EOPNOTSUPP;
 	unsigned n = naux + 1 + ((f->flags_ & UR__F_DEADLINE) ? 1 : 0);
+	if (n == 1 && l->bl_len == 0 && (op->sqe = io_uring_get_sqe(&l->ring))) {
+		/* The common case: one SQE, and the SQ has room. */
+		op->queued = false;
+		op->aux = op->lt = NULL;
+		return 0;
+	}
 	int ret = ur__reserve(l, n, s);
 	if (ret < 0)
 		return ret;
@@ -88,6 +94,8 @@ int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__op *op)
 		keep |= UR__F_LINKED;
 		owed++;
 	}
+	if (f->op_ == IORING_OP_TIMEOUT || f->op_ == IORING_OP_ASYNC_CANCEL)
+		keep |= UR__F_FIXUP;
 	f->flags_ = keep | (op->queued ? UR__F_QUEUED : 0);
 	f->owed_ = owed;
 	f->state_ = UR_FUTURE_PENDING;
@@ -229,10 +237,12 @@ static int cancel_fd_result(struct ur_future *f, int res)
 	return res == 0 ? -ENOENT : res;
 }
 
-void ur__finish(struct ur_loop *l, struct ur_future *f)
+/*
+ * The few results urio translates: a deadline's cancellation is a timeout, an expired timeout is
+ * success, a cancel-by-fd's count, and a descriptor created after cancellation was requested.
+ */
+static int fix_result(struct ur_loop *l, struct ur_future *f, int res)
 {
-	int res = f->res;
-
 	if ((f->flags_ & UR__F_TIMEDOUT) && (res == -ECANCELED || res == -EINTR))
 		res = -ETIMEDOUT;
 	else if (f->op_ == IORING_OP_TIMEOUT && res == -ETIME)
@@ -246,6 +256,15 @@ void ur__finish(struct ur_loop *l, struct ur_future *f)
 	}
 	if ((f->flags_ & UR__F_MULTI) && f->op_ == IORING_OP_RECV)
 		ur__bufring_done(f);
+	return res;
+}
+
+void ur__finish(struct ur_loop *l, struct ur_future *f)
+{
+	int res = f->res;
+
+	if (f->flags_ & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_MULTI | UR__F_FIXUP))
+		res = fix_result(l, f, res);
 	f->res = res;
 	f->cqe_flags &= ~(uint32_t)IORING_CQE_F_MORE;
 	if (!(f->flags_ & UR__F_INTERNAL))

@@ -27,6 +27,7 @@ enum {
 	UR__F_ALL = 1u << 9,      /* a cancel-by-fd of every match */
 	UR__F_LOCAL = 1u << 10,   /* completed by the program (ur_future_resolve), not the kernel */
 	UR__F_TASK = 1u << 11,    /* the future of a task: cancelling it cancels the task */
+	UR__F_FIXUP = 1u << 12,   /* its result needs translating (timeout, cancel-by-fd) */
 };
 
 /*
@@ -68,7 +69,7 @@ struct ur_loop {
 
 	/* cross-thread posts: a lock-free LIFO the loop drains and reverses */
 	_Atomic(struct ur_post *) posts;
-	atomic_uint posters;     /* ur_loop_post calls in progress on other threads */
+	atomic_uint posters;      /* ur_loop_post calls in progress on other threads */
 	atomic_bool posts_closed; /* teardown: ur_loop_post refuses from now on */
 	int wake_fd;
 	int poll_fd; /* eventfd registered with the ring, for hosts (ur_loop_fd), or -1 */
@@ -84,6 +85,9 @@ struct ur_loop {
 	unsigned live_tasks;                   /* tasks whose function has not returned */
 	unsigned jobs;                         /* ur_to_thread calls whose function still runs */
 	struct ur__ctx sched_ctx;              /* the loop's own context, tasks switch back to it */
+	struct ur_task *sched_from;            /* the task that last switched back to sched_ctx */
+	unsigned sched_budget;                 /* task runs left in this turn */
+	unsigned runq_len;
 	struct ur__stack_pool stacks;
 	bool stacks_ready;
 
@@ -141,12 +145,85 @@ void ur__sched_run(struct ur_loop *l);
 void ur__tasks_teardown(struct ur_loop *l);
 void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, uint16_t kind);
 void ur__task_cancel_future(struct ur_future *f);
-struct ur_task *ur__task_self(void);
-uint64_t ur__task_take_deadline(struct ur_task *t);
-bool ur__task_cancelled(const struct ur_task *t);
-struct ur_loop *ur__task_loop(const struct ur_task *t);
-void ur__task_set_cancel_hook(struct ur_task *t, void (*fn)(struct ur_task *, void *), void *st);
-void ur__task_set_awaiting(struct ur_task *t, struct ur_future *f);
+
+enum task_state {
+	T_NEW,     /* spawned, never run */
+	T_READY,   /* on the run queue */
+	T_RUNNING, /* the current task */
+	T_WAITING, /* suspended until woken */
+	T_DONE,    /* function returned; stack given back */
+};
+
+/* A task (core/task.c); here so the hot accessors below inline across files. */
+struct ur_task {
+	struct ur_future fut; /* the task as a future: res = the function's return value */
+	struct ur_loop *loop;
+	ur_task_fn *fn;
+	void *arg;
+	struct ur__ctx ctx;
+	struct ur__stack stack;
+	size_t stack_size;
+	struct ur_task *run_next;             /* run queue */
+	struct ur_task *all_next, **all_prev; /* the loop's list of tasks */
+	struct ur_future *awaiting;           /* the future it waits on, for cancellation */
+	void (*on_cancel)(struct ur_task *t, void *state); /* a combinator's waiting state */
+	void *on_cancel_state;
+	uint64_t deadline; /* for the next task-style operation; 0 = none */
+	uint8_t state;
+	bool queued;
+	bool cancel;
+	bool detached;
+};
+
+/*
+ * initial-exec: one %fs-relative load instead of a __tls_get_addr call per access, which the
+ * default model for a shared library costs (three per yield, measured). The price is a slot of
+ * glibc's static TLS surplus if urio is dlopen()ed, which it has room for.
+ */
+
+/*
+ * The task running on this thread, NULL in the loop's own context. initial-exec: one
+ * %fs-relative load instead of the __tls_get_addr call a shared library's default TLS model
+ * costs (three per yield, measured); the price is a slot of glibc's static TLS surplus should
+ * urio be dlopen()ed.
+ */
+extern _Thread_local struct ur_task *ur__current __attribute__((tls_model("initial-exec")));
+
+static inline struct ur_task *ur__task_self(void)
+{
+	return ur__current;
+}
+
+/* The deadline ur_deadline() set for the task's next operation; consumed. */
+static inline uint64_t ur__task_take_deadline(struct ur_task *t)
+{
+	uint64_t d = t->deadline;
+	t->deadline = 0;
+	return d;
+}
+
+static inline bool ur__task_cancelled(const struct ur_task *t)
+{
+	return t->cancel;
+}
+
+static inline struct ur_loop *ur__task_loop(const struct ur_task *t)
+{
+	return t->loop;
+}
+
+/* A combinator's hook, called by ur_task_cancel() while the task waits in it. */
+static inline void ur__task_set_cancel_hook(struct ur_task *t, void (*fn)(struct ur_task *, void *),
+                                            void *st)
+{
+	t->on_cancel = fn;
+	t->on_cancel_state = st;
+}
+
+static inline void ur__task_set_awaiting(struct ur_task *t, struct ur_future *f)
+{
+	t->awaiting = f;
+}
 int ur__await_uninterrupted(struct ur_future *f);
 void ur__task_wait(struct ur_task *t);
 void ur__task_wake(struct ur_task *t);

@@ -234,15 +234,23 @@ static bool has_work(const struct ur_loop *l)
 	return l->pending > 0 || l->refs > 0 || l->jobs > 0 || l->runq_head;
 }
 
-/* Everything that runs without the kernel: posts, local completions, ready tasks. */
-static void dispatch(struct ur_loop *l)
+/*
+ * Everything that runs without the kernel: posts, local completions, ready tasks. Returns true
+ * if anything ran.
+ */
+static bool dispatch(struct ur_loop *l)
 {
+	bool any =
+	    l->ready_head || l->runq_head || atomic_load_explicit(&l->posts, memory_order_relaxed);
+	if (!any)
+		return false;
 	run_posts(l);
 	ur__run_ready(l);
 	if (l->runq_head) {
 		ur__sched_run(l);
 		ur__run_ready(l); /* what the tasks completed locally (their own futures) */
 	}
+	return true;
 }
 
 int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
@@ -255,8 +263,8 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 	l->stopping = false;
 	if (l->poll_fd >= 0)
 		poll_fd_drain(l);
+	dispatch(l);
 	for (;;) {
-		dispatch(l);
 		bool block = mode != UR_RUN_NOWAIT && has_work(l) && !l->ready_head &&
 		             !l->runq_head && !l->stopping && io_uring_cq_ready(&l->ring) == 0 &&
 		             !atomic_load_explicit(&l->posts, memory_order_relaxed);
@@ -264,10 +272,10 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 		if (ret < 0)
 			break;
 		unsigned n = reap(l, l->max_per_turn);
-		dispatch(l);
+		bool ran = dispatch(l);
 		if (mode == UR_RUN_NOWAIT || l->stopping)
 			break;
-		if (mode == UR_RUN_ONCE && (n > 0 || !has_work(l)))
+		if (mode == UR_RUN_ONCE && (n > 0 || ran || !has_work(l)))
 			break;
 		if (mode == UR_RUN_DEFAULT && !has_work(l) && !l->ready_head)
 			break;

