@@ -149,8 +149,9 @@ UR_EXPORT int ur_wait_for(struct ur_future *f, uint64_t timeout_ns);
 UR_EXPORT int ur_sleep(uint64_t ns);
 
 /*
- * Lets every other ready task run once, then resumes; completions are reaped in between at
- * least every 64 yields. Returns 0, or -ECANCELED in a cancelled task. UR_ENOTASK outside a task.
+ * Lets every other ready task run once, then resumes; completions are reaped at least once per
+ * round of the ready tasks (and every 64 yields). Returns 0, or -ECANCELED in a cancelled task,
+ * UR_ENOTASK outside a task.
  */
 UR_EXPORT int ur_yield(void);
 

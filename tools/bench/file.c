@@ -48,6 +48,8 @@ extern char **environ;
 #define DEPTH     64u
 #define CHUNK     (1u << 20)
 
+#define MAX_REPEATS 100u
+
 struct opts {
 	const char *path;
 	const char *fio;
@@ -396,25 +398,41 @@ static bool fio_present(const char *fio)
 
 /* ---- driver ------------------------------------------------------------------------------- */
 
-/* Runs one mode: urio and both fio anchors alternating, -r times each; prints one table row. */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Median of @n values (sorts them); @v[n - 1] is then the best. */
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * Runs one mode: urio and both fio anchors alternating, -r times each, so that the device's drift
+ * over minutes hits all three alike; prints one table row, best and median.
+ */
 static int bench_mode(struct opts *o, bool direct)
 {
-	double best_u = 0, best_f = 0, best_b = 0, user = 0, sys = 0, batch = 0;
+	double u[MAX_REPEATS], f[2][MAX_REPEATS], user = 0, sys = 0, batch = 0, best_u = 0;
 
 	for (unsigned i = 0; i < o->repeats; i++) {
-		double us, sy, ba;
+		double us = 0, sy = 0, ba = 0;
 		if (!direct && resident(o->path) < 0.99) {
 			cache_file(o->path);
 			o->recached++;
 		}
-		double u = urio_run(o, direct, &us, &sy, &ba);
-		if (u < 0) {
+		u[i] = urio_run(o, direct, &us, &sy, &ba);
+		if (u[i] < 0) {
 			fprintf(stderr, "bench_file: urio %s run: %s\n",
-			        direct ? "O_DIRECT" : "buffered", ur_strerror((int)u));
+			        direct ? "O_DIRECT" : "buffered", ur_strerror((int)u[i]));
 			return 1;
 		}
-		if (u > best_u) {
-			best_u = u;
+		if (u[i] > best_u) {
+			best_u = u[i];
 			user = us;
 			sys = sy;
 			batch = ba;
@@ -424,29 +442,26 @@ static int bench_mode(struct opts *o, bool direct)
 				cache_file(o->path);
 				o->recached++;
 			}
-			double f = fio_run(o, direct, batched);
-			if (f == -ENOENT) {
-				printf("fio not found (%s): urio's numbers only\n", o->fio);
-				o->use_fio = false;
-				break;
-			}
-			if (f < 0) {
+			f[batched][i] = fio_run(o, direct, batched);
+			if (f[batched][i] < 0) {
 				fprintf(stderr, "bench_file: fio run failed: %s\n",
-				        ur_strerror((int)f));
+				        ur_strerror((int)f[batched][i]));
 				return 1;
 			}
-			double *best = batched ? &best_b : &best_f;
-			if (f > *best)
-				*best = f;
 		}
 	}
+	unsigned n = o->repeats;
 	const char *mode = direct ? "O_DIRECT" : "page cache";
-	if (o->use_fio)
-		printf("%-11s  %10.0f  %10.0f  %8.3fx  %-15s  %12.0f  %15.3fx\n", mode, best_u,
-		       best_f, best_u / best_f, best_u / best_f >= 0.95 ? "met" : "MISSED", best_b,
-		       best_u / best_b);
-	else
-		printf("%-11s  %10.0f\n", mode, best_u);
+	double mu = median(u, n);
+	if (o->use_fio) {
+		double mf = median(f[0], n), mb = median(f[1], n);
+		double bf = f[0][n - 1], bb = f[1][n - 1];
+		printf("%-11s  %10.0f  %10.0f  %8.3fx  %8.3fx  %-15s  %12.0f  %10.3fx  %8.3fx\n",
+		       mode, best_u, bf, best_u / bf, mu / mf,
+		       best_u / bf >= 0.95 ? "met" : "MISSED", bb, best_u / bb, mu / mb);
+	} else {
+		printf("%-11s  %10.0f  %10.0f\n", mode, best_u, mu);
+	}
 	printf("%-11s  urio per read: %.0f ns user CPU, %.0f ns system CPU, %.0f ns wall; "
 	       "%.1f SQEs per io_uring_enter\n",
 	       "", user, sys, 1e9 / best_u, batch);
@@ -529,7 +544,8 @@ int main(int argc, char **argv)
 			return opt == 'h' ? 0 : 2;
 		}
 	}
-	if (o.seconds == 0 || o.repeats == 0 || (!o.direct && !o.buffered) || optind != argc) {
+	if (o.seconds == 0 || o.repeats == 0 || o.repeats > MAX_REPEATS ||
+	    (!o.direct && !o.buffered) || optind != argc) {
 		usage(argv[0]);
 		return 2;
 	}
@@ -553,11 +569,11 @@ int main(int argc, char **argv)
 		       t, 100 * resident(o.path));
 	}
 	if (o.use_fio)
-		printf("\n%-11s  %10s  %10s  %9s  %-15s  %12s  %16s\n", "mode", "urio IOPS",
-		       "fio IOPS", "urio/fio", "goal (>= 0.95x)", "fio-batched",
-		       "urio/fio-batched");
+		printf("\n%-11s  %10s  %10s  %9s  %9s  %-15s  %12s  %11s  %9s\n", "mode",
+		       "urio IOPS", "fio IOPS", "urio/fio", "(median)", "goal (>= 0.95x)",
+		       "fio-batched", "urio/fio-b", "(median)");
 	else
-		printf("\n%-11s  %10s\n", "mode", "urio IOPS");
+		printf("\n%-11s  %10s  %10s\n", "mode", "urio IOPS", "(median)");
 	fflush(stdout);
 	if (o.direct && bench_mode(&o, true))
 		return 1;
@@ -569,7 +585,10 @@ int main(int argc, char **argv)
 		       100 * resident(o.path), o.recached);
 	}
 	if (o.use_fio)
-		printf("\nfio: --ioengine=io_uring --rw=randread --bs=4k --iodepth=64 --direct=1|0 "
+		printf("\nIOPS: the best of the -r runs of each side. Ratios: best over best, and "
+		       "(median)\n"
+		       "the ratio of the medians. The goal is judged on the best.\n"
+		       "fio: --ioengine=io_uring --rw=randread --bs=4k --iodepth=64 --direct=1|0 "
 		       "--invalidate=0 --size=1G --time_based\n"
 		       "fio-batched: the same plus --iodepth_batch_submit=32 "
 		       "--iodepth_batch_complete_max=64 --gtod_reduce=1 --norandommap\n");
