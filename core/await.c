@@ -34,6 +34,26 @@ static int turn(struct ur_loop *l)
 	return r < 0 ? r : 0;
 }
 
+/*
+ * Outside any task a wait turns the loop, which cannot be done from inside one of its callbacks:
+ * refuse before installing anything, so no continuation is left pointing at this stack.
+ */
+static int can_wait(const struct ur_loop *l)
+{
+	return (!ur__task_self() && l && l->running) ? -EBUSY : 0;
+}
+
+/*
+ * Removes our continuation from every future of @fs that still has it, done or not: a done
+ * future keeps its callback until someone replaces it, and a restart would call us back.
+ */
+static void drop_callbacks(struct ur_future **fs, size_t n, ur_callback_fn *cb, void *arg)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fs[i]->cb_ == cb && fs[i]->arg_ == arg)
+			ur_future_set_callback(fs[i], NULL, NULL);
+}
+
 /* Waits until @f is done, whatever cancellation says: its memory may be on this stack. */
 int ur__await_uninterrupted(struct ur_future *f)
 {
@@ -60,6 +80,8 @@ int ur__await_uninterrupted(struct ur_future *f)
 int ur_await(struct ur_future *f)
 {
 	int r = check_awaitable(f);
+	if (r == 0 && f->state_ == UR_FUTURE_PENDING)
+		r = can_wait(f->loop_);
 	if (r < 0)
 		return r;
 	struct ur_task *t = ur__task_self();
@@ -114,6 +136,8 @@ int ur_gather(struct ur_future **fs, size_t n, unsigned flags)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		int r = check_awaitable(fs[i]);
+		if (r == 0 && fs[i]->state_ == UR_FUTURE_PENDING)
+			r = can_wait(fs[i]->loop_);
 		if (r < 0)
 			return r;
 	}
@@ -186,6 +210,9 @@ int ur_wait_any(struct ur_future **fs, size_t n)
 	}
 	if ((i = lowest_done(fs, n)) >= 0)
 		return i;
+	int busy = can_wait(l);
+	if (busy < 0)
+		return busy;
 	if (t && ur__task_cancelled(t))
 		return -ECANCELED;
 	for (size_t k = 0; k < n; k++)
@@ -204,9 +231,7 @@ int ur_wait_any(struct ur_future **fs, size_t n)
 			}
 		}
 	}
-	for (size_t k = 0; k < n; k++)
-		if (fs[k]->state_ == UR_FUTURE_PENDING)
-			ur_future_set_callback(fs[k], NULL, NULL);
+	drop_callbacks(fs, n, any_cb, t);
 	return i >= 0 ? i : (i == -1 ? -ECANCELED : i);
 }
 
@@ -253,7 +278,7 @@ int ur_as_completed_next(struct ur_as_completed *it, struct ur_future **out)
 		} else {
 			int r = turn(l);
 			if (r < 0)
-				return r;
+				return r; /* -EBUSY from a callback; the iterator stays usable */
 		}
 	}
 	struct ur_future *f = it->done_head_;
@@ -268,9 +293,7 @@ int ur_as_completed_next(struct ur_as_completed *it, struct ur_future **out)
 
 void ur_as_completed_stop(struct ur_as_completed *it)
 {
-	for (size_t i = 0; i < it->n_; i++)
-		if (it->fs_[i]->state_ == UR_FUTURE_PENDING && it->fs_[i]->arg_ == it)
-			ur_future_set_callback(it->fs_[i], NULL, NULL);
+	drop_callbacks(it->fs_, it->n_, as_completed_cb, it);
 	it->done_head_ = it->done_tail_ = NULL;
 	it->next_ = it->n_;
 }
@@ -285,6 +308,9 @@ int ur_wait_for(struct ur_future *f, uint64_t timeout_ns)
 		return r;
 	if (f->state_ == UR_FUTURE_DONE)
 		return f->res;
+	r = can_wait(f->loop_);
+	if (r < 0)
+		return r;
 	ur_future_init(&timer, NULL, NULL);
 	r = ur_timeout_start(f->loop_, &timer, timeout_ns, 0);
 	if (r < 0)

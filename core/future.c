@@ -137,6 +137,8 @@ void ur__close_fd(struct ur_loop *l, int fd)
 	errno = saved;
 }
 
+static void local_unlink(struct ur_loop *l, struct ur_future *f);
+
 int ur_cancel(struct ur_future *f)
 {
 	struct ur_loop *l = f->loop_;
@@ -157,10 +159,10 @@ int ur_cancel(struct ur_future *f)
 	}
 	if (f->flags_ & UR__F_TASK) {
 		f->flags_ &= (uint16_t)~UR__F_CANCEL; /* the task decides when it is done */
-		ur__task_cancel_future(f);
-		return 0;
+		return ur__task_cancel_future(f);
 	}
 	if (f->flags_ & UR__F_LOCAL) {
+		local_unlink(l, f);
 		ur__complete_local(l, f, -ECANCELED);
 		return 0;
 	}
@@ -175,6 +177,24 @@ int ur_cancel(struct ur_future *f)
 	return 0;
 }
 
+/*
+ * Program-completed futures are kept on a list of the loop's, so that teardown can complete
+ * them (-ECANCELED) as it does every other pending operation. The links live in the timespec
+ * storage, which such a future never uses.
+ */
+#define LOCAL_NEXT(f) (*(struct ur_future **)(void *)&(f)->ts_[0])
+#define LOCAL_PREV(f) (*(struct ur_future **)(void *)&(f)->ts_[1])
+
+static void local_unlink(struct ur_loop *l, struct ur_future *f)
+{
+	if (LOCAL_PREV(f))
+		LOCAL_NEXT(LOCAL_PREV(f)) = LOCAL_NEXT(f);
+	else
+		l->locals = LOCAL_NEXT(f);
+	if (LOCAL_NEXT(f))
+		LOCAL_PREV(LOCAL_NEXT(f)) = LOCAL_PREV(f);
+}
+
 int ur_future_begin(struct ur_loop *l, struct ur_future *f)
 {
 	if (f->state_ == UR_FUTURE_PENDING)
@@ -182,6 +202,11 @@ int ur_future_begin(struct ur_loop *l, struct ur_future *f)
 	if (l->closing)
 		return UR_ELOOPCLOSED;
 	ur__future_begin_local(l, f, UR__F_LOCAL);
+	LOCAL_PREV(f) = NULL;
+	LOCAL_NEXT(f) = l->locals;
+	if (l->locals)
+		LOCAL_PREV(l->locals) = f;
+	l->locals = f;
 	return 0;
 }
 
@@ -191,8 +216,18 @@ int ur_future_resolve(struct ur_future *f, int res)
 		return -EINVAL;
 	if (f->flags_ & UR__F_READY)
 		return -EALREADY;
+	local_unlink(f->loop_, f);
 	ur__complete_local(f->loop_, f, res);
 	return 0;
+}
+
+void ur__locals_cancel(struct ur_loop *l)
+{
+	while (l->locals) {
+		struct ur_future *f = l->locals;
+		local_unlink(l, f);
+		ur__complete_local(l, f, -ECANCELED);
+	}
 }
 
 void ur__complete_local(struct ur_loop *l, struct ur_future *f, int res)

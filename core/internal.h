@@ -77,6 +77,7 @@ struct ur_loop {
 	struct ur_future wake_f;
 
 	struct ur_bufring *bufrings; /* live buffer rings, freed at teardown */
+	struct ur_future *locals;    /* pending program-completed futures (ur_future_begin) */
 	uint16_t next_bgid;
 
 	/* tasks (core/task.c) */
@@ -144,7 +145,8 @@ void ur__bufring_teardown(struct ur_loop *l, bool free_them);
 void ur__sched_run(struct ur_loop *l);
 void ur__tasks_teardown(struct ur_loop *l);
 void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, uint16_t kind);
-void ur__task_cancel_future(struct ur_future *f);
+int ur__task_cancel_future(struct ur_future *f);
+void ur__locals_cancel(struct ur_loop *l);
 
 enum task_state {
 	T_NEW,     /* spawned, never run */

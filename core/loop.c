@@ -406,8 +406,8 @@ void ur_loop_wake(struct ur_loop *l)
 void ur_loop_free(struct ur_loop **loopp)
 {
 	struct ur_loop *l = loopp ? *loopp : NULL;
-	if (!l)
-		return;
+	if (!l || l->running)
+		return; /* from inside the loop's own run: refused, the loop is left as it is */
 	*loopp = NULL;
 
 	/* Tasks first, while the loop still works: they may need it to unwind. */
@@ -418,6 +418,7 @@ void ur_loop_free(struct ur_loop **loopp)
 			break;
 	run_posts(l);
 	l->closing = true;
+	ur__locals_cancel(l); /* program-completed futures nobody will resolve now */
 	for (unsigned i = 0; i < l->bl_len; i++) {
 		struct io_uring_sqe *s = &l->backlog[l->bl_head + i];
 		struct ur_future *f = (void *)(uintptr_t)(s->user_data & ~(uint64_t)UR__TAG_MASK);
@@ -450,6 +451,8 @@ void ur_loop_free(struct ur_loop **loopp)
 	while (atomic_load(&l->posters) > 0)
 		sched_yield();
 	run_posts(l);
+	ur__locals_cancel(l);
+	ur__run_ready(l); /* what those last posts resolved or cancelled */
 	ur__bufring_teardown(l, true);
 	io_uring_queue_exit(&l->ring);
 	close(l->wake_fd);

@@ -261,9 +261,9 @@ int ur_task_cancel(struct ur_task *t)
 }
 
 /* ur_cancel() of a task's future: the task is cancelled (asyncio's Task.cancel()). */
-void ur__task_cancel_future(struct ur_future *f)
+int ur__task_cancel_future(struct ur_future *f)
 {
-	ur_task_cancel((struct ur_task *)(void *)f); /* the future is the task's first member */
+	return ur_task_cancel((struct ur_task *)(void *)f); /* the future is its first member */
 }
 
 int ur_join(struct ur_task *t)
@@ -277,6 +277,8 @@ int ur_join(struct ur_task *t)
 		while (!ur_future_done(&t->fut))
 			ur_await(&t->fut);
 	}
+	if (!ur_future_done(&t->fut))
+		return ret; /* could not wait (-EBUSY): the task lives on, still the caller's */
 	ret = t->fut.res;
 	task_free(t);
 	return ret;
@@ -311,12 +313,23 @@ void ur__tasks_teardown(struct ur_loop *l)
 	for (struct ur_task *t = l->tasks; t; t = t->all_next)
 		if (t->state != T_DONE)
 			ur_task_cancel(t);
+	bool stuck = false;
 	while (l->live_tasks > 0 || l->runq_head) {
-		if (ur_loop_run(l, UR_RUN_ONCE) < 0)
+		if (ur_loop_run(l, UR_RUN_ONCE) < 0) {
+			stuck = true; /* the kernel failed us: tasks may still wait on I/O */
 			break;
+		}
 	}
-	while (l->tasks)
-		task_free(l->tasks);
-	if (l->stacks_ready)
+	/* A task that could not be unwound is leaked, with its stack: the kernel may write there.
+	 */
+	struct ur_task **pp = &l->tasks;
+	while (*pp) {
+		struct ur_task *t = *pp;
+		if (t->state == T_DONE || t->state == T_NEW)
+			task_free(t);
+		else
+			pp = &t->all_next;
+	}
+	if (l->stacks_ready && !stuck && !l->tasks)
 		ur__stack_pool_destroy(&l->stacks);
 }

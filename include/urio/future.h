@@ -86,6 +86,7 @@ UR_EXPORT int ur_future_set_deadline(struct ur_future *f, uint64_t timeout_ns);
  * still complete, see above), -EALREADY if cancellation was already requested, or -ENOENT if @f is
  * not pending. A future still waiting in urio's local queue (the SQ was full) never reaches the
  * kernel: it completes with -ECANCELED on the next loop turn. Never completes @f inline.
+ * On a task's future (urio/task.h) it is ur_task_cancel() and returns what that returns.
  */
 UR_EXPORT int ur_cancel(struct ur_future *f);
 

@@ -62,7 +62,8 @@ UR_EXPORT struct ur_future *ur_task_future(struct ur_task *task);
 /*
  * Waits for @task (see ur_await()), frees it, and returns its result. The task pointer is
  * invalid afterwards. If the waiting task is cancelled meanwhile, @task is cancelled too, and
- * still awaited and freed.
+ * still awaited and freed. If it cannot wait (-EBUSY: called from a loop callback, or another
+ * waiter has the task's future), it returns that error and the task is still the caller's.
  */
 UR_EXPORT int ur_join(struct ur_task *task);
 

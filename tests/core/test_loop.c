@@ -451,3 +451,24 @@ Test(loop, strerror_names_every_code)
 	cr_assert_str_eq(ur_strerror(-99999), "unknown error");
 	cr_assert_str_eq(ur_version(), "0.1.0");
 }
+
+Test(loop, teardown_completes_program_completed_futures)
+{
+	struct ur_loop *l = t_loop();
+	struct ur_future f, g;
+	int calls = 0;
+	ur_future_init(&f, t_count_cb, &calls);
+	ur_future_init(&g, t_count_cb, &calls);
+	cr_assert_eq(ur_future_begin(l, &f), 0);
+	cr_assert_eq(ur_future_begin(l, &g), 0);
+	cr_assert_eq(ur_future_begin(l, &g), -EBUSY);
+	cr_assert_eq(ur_future_resolve(&g, 7), 0);
+	cr_assert_eq(ur_future_resolve(&g, 8), -EALREADY);
+	cr_assert_eq(calls, 0, "resolve never completes inline");
+	cr_assert_eq(ur_loop_run(l, UR_RUN_NOWAIT), 1);
+	cr_assert_eq(g.res, 7);
+	ur_loop_free(&l);
+	cr_assert_eq(calls, 2);
+	cr_assert_eq(f.res, -ECANCELED);
+	cr_assert(ur_future_done(&f));
+}

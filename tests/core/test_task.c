@@ -834,3 +834,96 @@ Test(task, detached_tasks_free_themselves)
 	cr_assert_eq(ur_run(NULL, detach_main, &count, NULL), 0);
 	cr_assert_eq(count, 10);
 }
+
+/* --- waits leave no continuation behind (review findings) ------------------------------------ */
+
+static int wait_for_restarted(void *arg)
+{
+	(void)arg;
+	struct ur_loop *l = ur_current_loop();
+	struct ur_future f;
+	ur_future_init(&f, NULL, NULL);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(ur_nop_start(l, &f), 0);
+		cr_assert_eq(ur_wait_for(&f, UR_SEC), 0, "round %d", i);
+	}
+	struct ur_future g;
+	ur_future_init(&g, NULL, NULL);
+	cr_assert_eq(ur_nop_start(l, &g), 0);
+	struct ur_future *fs[] = {&g};
+	cr_assert_eq(ur_wait_any(fs, 1), 0);
+	cr_assert_eq(ur_nop_start(l, &g), 0);
+	cr_assert_eq(ur_await(&g), 0, "wait_any left its callback on the done future");
+	return 0;
+}
+
+Test(task, wait_for_and_wait_any_can_be_repeated_on_a_restarted_future)
+{
+	int result = -1;
+	cr_assert_eq(ur_run(NULL, wait_for_restarted, NULL, &result), 0);
+	cr_assert_eq(result, 0);
+}
+
+struct from_cb {
+	struct ur_task *task;
+	struct ur_future other;
+	int join_ret, gather_ret, wait_for_ret;
+};
+
+static void waits_from_callback(struct ur_future *f, void *arg)
+{
+	struct from_cb *c = arg;
+	(void)f;
+	struct ur_future *fs[] = {&c->other};
+	c->join_ret = ur_join(c->task);
+	c->gather_ret = ur_gather(fs, 1, 0);
+	c->wait_for_ret = ur_wait_for(&c->other, UR_MSEC);
+}
+
+Test(task, waits_from_a_loop_callback_are_refused_and_touch_nothing)
+{
+	struct ur_loop *l = t_loop();
+	struct from_cb c = {0};
+	struct ur_future trigger;
+	cr_assert_eq(ur_spawn(l, &c.task, sleeper, (void *)20, NULL), 0);
+	ur_future_init(&c.other, NULL, NULL);
+	cr_assert_eq(ur_timeout_start(l, &c.other, 30 * UR_MSEC, 0), 0);
+	ur_future_init(&trigger, waits_from_callback, &c);
+	cr_assert_eq(ur_nop_start(l, &trigger), 0);
+	cr_assert_eq(ur_loop_run(l, UR_RUN_DEFAULT), 0);
+	cr_assert_eq(c.join_ret, -EBUSY);
+	cr_assert_eq(c.gather_ret, -EBUSY);
+	cr_assert_eq(c.wait_for_ret, -EBUSY);
+	cr_assert_eq(c.other.res, 0, "a refused wait_for must not cancel its target");
+	cr_assert_eq(ur_join(c.task), 20, "the task survived the refused join");
+	t_loop_done(&l);
+}
+
+static int as_completed_stopped(void *arg)
+{
+	(void)arg;
+	struct ur_loop *l = ur_current_loop();
+	struct ur_future a, b;
+	struct ur_future *fs[] = {&a, &b};
+	ur_future_init(&a, NULL, NULL);
+	ur_future_init(&b, NULL, NULL);
+	cr_assert_eq(ur_nop_start(l, &a), 0);
+	cr_assert_eq(ur_nop_start(l, &b), 0);
+	struct ur_as_completed it;
+	struct ur_future *got;
+	ur_as_completed_init(&it, fs, 2);
+	cr_assert_eq(ur_as_completed_next(&it, &got), 0);
+	ur_yield(); /* the other completes, not yet yielded by the iterator */
+	ur_as_completed_stop(&it);
+	struct ur_future *other = got == &a ? &b : &a;
+	cr_assert_eq(ur_nop_start(l, other), 0);
+	cr_assert_eq(ur_await(other), 0, "stop left its callback on a done future");
+	return 0;
+}
+
+Test(task, as_completed_stop_releases_done_futures)
+{
+	int result = -1;
+	cr_assert_eq(ur_run(NULL, as_completed_stopped, NULL, &result), 0);
+	cr_assert_eq(result, 0);
+}
