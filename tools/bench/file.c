@@ -41,6 +41,8 @@
 
 #include "urio.h"
 
+#include "bench.h"
+
 extern char **environ;
 
 #define FILE_SIZE (UINT64_C(1) << 30)
@@ -397,19 +399,6 @@ static bool fio_present(const char *fio)
 }
 
 /* ---- driver ------------------------------------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Median of @n values (sorts them); @v[n - 1] is then the best. */
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /*
  * Runs one mode: urio and both fio anchors alternating, -r times each, so that the device's drift

@@ -28,6 +28,8 @@
 
 #include "urio.h"
 
+#include "bench.h"
+
 #define SQ_ENTRIES 256u
 #define CQ_ENTRIES (8u * SQ_ENTRIES) /* urio's default: 8 * sq_entries */
 
@@ -152,18 +154,6 @@ static int run_raw(unsigned depth, uint64_t total, uint32_t setup_flags, struct 
 }
 
 /* ---- driver ------------------------------------------------------------------------------- */
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void print_flags(uint32_t fl)
 {

@@ -39,6 +39,8 @@
 
 #include "urio.h"
 
+#include "bench.h"
+
 #define MAX_REPEATS 100
 #define SQ_ENTRIES  256u /* urio's default loop: 256 SQ entries, 8 * 256 CQ entries */
 #define CQ_ENTRIES  (8u * SQ_ENTRIES)
@@ -71,19 +73,6 @@ static void die(const char *what, int err)
 {
 	fprintf(stderr, "bench_task: %s: %s\n", what, ur_strerror(err < 0 ? err : -err));
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Median of @v[0..n); sorts @v. */
-static double median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Best (lowest) of @v[0..n). */
