@@ -43,24 +43,11 @@ static bool creates_fd(unsigned op)
 	       op == IORING_OP_SOCKET;
 }
 
-int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned opcode, unsigned naux,
-                 struct ur__op *op)
+/* ur__op_begin's slow path (core/internal.h): a chain, or no room in the SQ. */
+int ur__op_begin_slow(struct ur_loop *l, struct ur_future *f, unsigned naux, struct ur__op *op)
 {
 	struct io_uring_sqe *s[3];
-
-	if (f->state_ == UR_FUTURE_PENDING)
-		return -EBUSY;
-	if (l->closing)
-		return UR_ELOOPCLOSED;
-	if (!ur__supports(l, opcode))
-		return -EOPNOTSUPP;
 	unsigned n = naux + 1 + ((f->flags_ & UR__F_DEADLINE) ? 1 : 0);
-	if (n == 1 && l->bl_len == 0 && (op->sqe = io_uring_get_sqe(&l->ring))) {
-		/* The common case: one SQE, and the SQ has room. */
-		op->queued = false;
-		op->aux = op->lt = NULL;
-		return 0;
-	}
 	int ret = ur__reserve(l, n, s);
 	if (ret < 0)
 		return ret;
@@ -68,40 +55,6 @@ int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned opcode, unsign
 	op->aux = naux ? s[0] : NULL;
 	op->sqe = s[naux];
 	op->lt = (f->flags_ & UR__F_DEADLINE) ? s[naux + 1] : NULL;
-	return 0;
-}
-
-int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__op *op)
-{
-	uint16_t keep = f->flags_ & (UR__F_INTERNAL | UR__F_MULTI | UR__F_ALL);
-	unsigned owed = 1;
-
-	f->op_ = op->sqe->opcode;
-	f->loop_ = l;
-	f->res = 0;
-	f->cqe_flags = 0;
-	if (op->aux) {
-		io_uring_sqe_set_data64(op->aux, ur__ud(f, UR__TAG_AUX));
-		op->aux->flags |=
-		    IOSQE_IO_HARDLINK; /* the operation runs whatever the aux's result */
-		owed++;
-	}
-	io_uring_sqe_set_data64(op->sqe, ur__ud(f, UR__TAG_MAIN));
-	if (op->lt) {
-		op->sqe->flags |= IOSQE_IO_LINK;
-		io_uring_prep_link_timeout(op->lt, (struct __kernel_timespec *)f->ts_, 0);
-		io_uring_sqe_set_data64(op->lt, ur__ud(f, UR__TAG_LT));
-		keep |= UR__F_LINKED;
-		owed++;
-	}
-	if (f->op_ == IORING_OP_TIMEOUT || f->op_ == IORING_OP_ASYNC_CANCEL)
-		keep |= UR__F_FIXUP;
-	f->flags_ = keep | (op->queued ? UR__F_QUEUED : 0);
-	f->owed_ = owed;
-	f->state_ = UR_FUTURE_PENDING;
-	l->inflight += owed;
-	if (!(f->flags_ & UR__F_INTERNAL))
-		l->pending++;
 	return 0;
 }
 

@@ -107,9 +107,7 @@ struct ur__op {
 	bool queued;
 };
 
-int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned opcode, unsigned naux,
-                 struct ur__op *op);
-int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__op *op);
+int ur__op_begin_slow(struct ur_loop *l, struct ur_future *f, unsigned naux, struct ur__op *op);
 
 /* Reserve @n consecutive SQEs; returns 1 if they are in the local queue, 0 in the SQ, -ENOMEM. */
 int ur__reserve(struct ur_loop *l, unsigned n, struct io_uring_sqe **out);
@@ -233,6 +231,64 @@ void ur__task_wake(struct ur_task *t);
 static inline bool ur__supports(const struct ur_loop *l, unsigned op)
 {
 	return op < 256 && (l->probe[op >> 3] >> (op & 7)) & 1;
+}
+
+/*
+ * Starting an operation, inlined into every start call of core/io.c: the common case (one SQE,
+ * room in the SQ) costs a few compares and liburing's get_sqe; chains and a full SQ take the
+ * slow path. Returns 0, -EBUSY, UR_ELOOPCLOSED, -EOPNOTSUPP, -ENOMEM.
+ */
+static inline int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned opcode,
+                               unsigned naux, struct ur__op *op)
+{
+	if (f->state_ == UR_FUTURE_PENDING)
+		return -EBUSY;
+	if (l->closing)
+		return UR_ELOOPCLOSED;
+	if (!ur__supports(l, opcode))
+		return -EOPNOTSUPP;
+	if (naux == 0 && !(f->flags_ & UR__F_DEADLINE) && l->bl_len == 0 &&
+	    (op->sqe = io_uring_get_sqe(&l->ring))) {
+		op->queued = false;
+		op->aux = op->lt = NULL;
+		return 0;
+	}
+	return ur__op_begin_slow(l, f, naux, op);
+}
+
+/* Commits what ur__op_begin reserved and the start call prepped: tags, links, counters. */
+static inline int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__op *op)
+{
+	uint16_t keep = f->flags_ & (UR__F_INTERNAL | UR__F_MULTI | UR__F_ALL);
+	unsigned owed = 1;
+
+	f->op_ = op->sqe->opcode;
+	f->loop_ = l;
+	f->res = 0;
+	f->cqe_flags = 0;
+	if (op->aux) {
+		io_uring_sqe_set_data64(op->aux, ur__ud(f, UR__TAG_AUX));
+		/* the operation runs whatever the aux's result */
+		op->aux->flags |= IOSQE_IO_HARDLINK;
+		owed++;
+	}
+	io_uring_sqe_set_data64(op->sqe, ur__ud(f, UR__TAG_MAIN));
+	if (op->lt) {
+		op->sqe->flags |= IOSQE_IO_LINK;
+		io_uring_prep_link_timeout(op->lt, (struct __kernel_timespec *)f->ts_, 0);
+		io_uring_sqe_set_data64(op->lt, ur__ud(f, UR__TAG_LT));
+		keep |= UR__F_LINKED;
+		owed++;
+	}
+	if (f->op_ == IORING_OP_TIMEOUT || f->op_ == IORING_OP_ASYNC_CANCEL)
+		keep |= UR__F_FIXUP;
+	f->flags_ = keep | (op->queued ? UR__F_QUEUED : 0);
+	f->owed_ = owed;
+	f->state_ = UR_FUTURE_PENDING;
+	l->inflight += owed;
+	if (!(f->flags_ & UR__F_INTERNAL))
+		l->pending++;
+	return 0;
 }
 
 #endif
