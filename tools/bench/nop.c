@@ -104,53 +104,12 @@ static int run_urio(unsigned depth, uint64_t total, struct result *r)
 
 static int run_raw(unsigned depth, uint64_t total, uint32_t setup_flags, struct result *r)
 {
-	struct io_uring ring;
-	struct io_uring_params p;
-	uint64_t started = 0, done = 0;
-	unsigned long errs = 0;
-	double enters = 0;
-	int ret;
-
-	memset(&p, 0, sizeof(p));
-	p.flags = setup_flags | IORING_SETUP_CQSIZE;
-	p.cq_entries = CQ_ENTRIES;
-	ret = io_uring_queue_init_params(SQ_ENTRIES, &ring, &p);
-	if (ret < 0)
-		return ret;
-	io_uring_register_ring_fd(&ring);
-
-	double t0 = now_ns();
-	for (unsigned i = 0; i < depth && started < total; i++) {
-		io_uring_prep_nop(io_uring_get_sqe(&ring));
-		started++;
-	}
-	while (done < total) {
-		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
-
-		ret = io_uring_submit_and_wait(&ring, 1);
-		enters++;
-		if (ret < 0 && ret != -EINTR)
-			break;
-		io_uring_for_each_cqe(&ring, head, cqe)
-		{
-			n++;
-			if (cqe->res != 0)
-				errs++;
-			/* At most @depth NOPs are ever in flight, so the SQ always has room. */
-			if (started < total) {
-				io_uring_prep_nop(io_uring_get_sqe(&ring));
-				started++;
-			}
-		}
-		io_uring_cq_advance(&ring, n);
-		done += n;
-	}
-	r->ns = now_ns() - t0;
-	r->enters = enters;
-	r->errs = errs;
-	io_uring_queue_exit(&ring);
-	return ret < 0 && ret != -EINTR ? ret : 0;
+	struct bench_raw raw;
+	int ret = bench_raw_nops(depth, total, setup_flags, SQ_ENTRIES, CQ_ENTRIES, &raw);
+	r->ns = raw.ns;
+	r->enters = raw.enters;
+	r->errs = raw.errs;
+	return ret;
 }
 
 /* ---- driver ------------------------------------------------------------------------------- */

@@ -479,46 +479,14 @@ static double await_urio(unsigned depth, long total, double *enters)
 
 static double await_raw(unsigned depth, long total, uint32_t setup_flags, double *enters)
 {
-	struct io_uring ring;
-	struct io_uring_params p;
-	long started = 0, done = 0, errs = 0, n_enter = 0;
-
-	memset(&p, 0, sizeof(p));
-	p.flags = setup_flags | IORING_SETUP_CQSIZE;
-	p.cq_entries = CQ_ENTRIES;
-	int ret = io_uring_queue_init_params(SQ_ENTRIES, &ring, &p);
+	struct bench_raw raw;
+	int ret = bench_raw_nops(depth, (uint64_t)total, setup_flags, SQ_ENTRIES, CQ_ENTRIES, &raw);
 	if (ret < 0)
-		die("io_uring_queue_init_params", ret);
-	io_uring_register_ring_fd(&ring); /* as urio does */
-	double t0 = now_ns();
-	for (unsigned i = 0; i < depth && started < total; i++, started++)
-		io_uring_prep_nop(io_uring_get_sqe(&ring));
-	while (done < total) {
-		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
-		ret = io_uring_submit_and_wait(&ring, 1);
-		n_enter++;
-		if (ret < 0 && ret != -EINTR)
-			die("io_uring_submit_and_wait", ret);
-		io_uring_for_each_cqe(&ring, head, cqe)
-		{
-			n++;
-			errs += cqe->res != 0;
-			/* At most @depth <= SQ_ENTRIES in flight: the SQ always has room. */
-			if (started < total) {
-				io_uring_prep_nop(io_uring_get_sqe(&ring));
-				started++;
-			}
-		}
-		io_uring_cq_advance(&ring, n);
-		done += n;
-	}
-	double ns = now_ns() - t0;
-	io_uring_queue_exit(&ring);
-	if (errs)
+		die("raw liburing NOPs", ret);
+	if (raw.errs)
 		die("raw NOP", -EPROTO);
-	*enters = (double)n_enter / (double)total;
-	return ns / (double)total;
+	*enters = raw.enters / (double)total;
+	return raw.ns / (double)total;
 }
 
 static void bench_await(double scale, unsigned only)
