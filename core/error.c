@@ -17,6 +17,8 @@ static const struct own_error own[] = {
     {UR_ELOOPCLOSED, "UR_ELOOPCLOSED", "the event loop is closing"},
     {UR_EWRONGLOOP, "UR_EWRONGLOOP", "the future belongs to another event loop"},
     {UR_ENOTASK, "UR_ENOTASK", "the call must be made from inside a task"},
+    {UR_EINCOMPLETE, "UR_EINCOMPLETE", "the stream ended before the expected bytes"},
+    {UR_ELIMIT, "UR_ELIMIT", "no delimiter found within the limit"},
 };
 
 static const struct own_error *find_own(int code)

@@ -13,5 +13,6 @@
 #include "urio/timer.h"
 #include "urio/bufring.h"
 #include "urio/task.h"
+#include "urio/stream.h"
 
 #endif

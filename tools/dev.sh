@@ -18,7 +18,7 @@ cd "$top"
 
 # clang: to check the other CPU's context switch assembles; fio: the anchor of bench_file.
 packages=(gcc clang meson ninja-build pkg-config liburing-dev libssl-dev libcriterion-dev valgrind
-	python3 fio)
+	python3 fio openssl)
 
 need_packages() {
 	local missing=()

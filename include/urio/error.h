@@ -26,6 +26,10 @@ enum ur_error {
 	UR_EWRONGLOOP = -30002,  /* the future belongs to another loop */
 	UR_ENOTASK = -30003,     /* the call must be made from inside a task */
 	/* resolver: -30100 .. -30199; TLS: -30200 ..; URL: -30300 ..; HTTP: -30400 .. */
+
+	/* streams (urio/stream.h): -30500 .. -30599 */
+	UR_EINCOMPLETE = -30500, /* the stream ended before the bytes asked for */
+	UR_ELIMIT = -30501,      /* no delimiter within the limit; nothing was consumed */
 };
 
 /*

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urio/stream.h - a byte stream over a connected socket, plain or TLS (asyncio's StreamReader and
+ * StreamWriter in one caller-owned struct).
+ *
+ * A stream owns a read buffer that grows up to a limit, so parsers can look at what has arrived
+ * without copying (ur_stream_buffered, ur_stream_fill, ur_stream_consume) and line-oriented code
+ * can read up to a delimiter (ur_stream_read_until). What moves the bytes is a transport: the plain
+ * socket transport of ur_stream_init(), or TLS (urio/tls.h) installed over it. HTTP and services
+ * are written once against this interface.
+ *
+ * Every call that waits is a task-style call: it suspends the calling task (UR_ENOTASK outside
+ * one) and honours the stream's deadline (ur_stream_set_deadline): past it, the operation in
+ * flight is cancelled and the call returns -ETIMEDOUT. A stream is used by one task at a time for
+ * reading and one for writing.
+ */
+#ifndef URIO_STREAM_H
+#define URIO_STREAM_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ur_stream;
+
+/*
+ * A transport: how a stream's bytes reach the peer. Every function runs in a task. read returns
+ * the bytes read (> 0), 0 at a clean end of stream, or an error; writev writes everything or
+ * fails; shutdown ends the write side (TLS: close_notify first); release frees the transport's
+ * state and must not fail (the stream closes the descriptor itself afterwards). Each honours the
+ * stream's deadline (ur_stream_timeout_ns()).
+ */
+struct ur_stream_ops {
+	ssize_t (*read)(struct ur_stream *s, void *buf, size_t len);
+	ssize_t (*writev)(struct ur_stream *s, const struct iovec *iov, unsigned iovcnt);
+	int (*shutdown)(struct ur_stream *s);
+	void (*release)(struct ur_stream *s);
+};
+
+/* Default and hard maximum of a stream's read buffer limit. */
+#define UR_STREAM_LIMIT_DEFAULT ((size_t)64 * 1024)
+#define UR_STREAM_LIMIT_MAX     ((size_t)1 << 30)
+
+/* "No deadline", for ur_stream_set_deadline(). */
+#define UR_NO_DEADLINE UINT64_MAX
+
+struct ur_stream {
+	/* public, read-only */
+	int fd; /* the socket; -1 once closed */
+
+	/* private: urio's bookkeeping, do not touch */
+	const struct ur_stream_ops *ops_;
+	void *transport_; /* the transport's state (a TLS session), or NULL */
+	char *buf_;       /* read buffer, buf_[head_..tail_) unread */
+	size_t cap_, head_, tail_, limit_;
+	uint64_t deadline_; /* absolute CLOCK_MONOTONIC ns, UR_NO_DEADLINE for none */
+	uint32_t flags_;
+	int err_; /* sticky error of the read side, 0 if none */
+};
+
+/*
+ * Makes @s a plain stream over the connected socket @fd, which it then owns (ur_stream_close
+ * closes it). @limit is the read buffer's maximum (0 for UR_STREAM_LIMIT_DEFAULT, at most
+ * UR_STREAM_LIMIT_MAX); no memory is allocated until the first read. Never fails for a valid
+ * descriptor: returns 0, or -EINVAL (@fd < 0 or @limit too large).
+ */
+UR_EXPORT int ur_stream_init(struct ur_stream *s, int fd, size_t limit);
+
+/*
+ * Every later call on @s must finish by @abs_ns (CLOCK_MONOTONIC, as ur_now_ns()), or return
+ * -ETIMEDOUT; UR_NO_DEADLINE removes it. A call that times out may have moved some bytes: after
+ * a write times out the stream should be closed.
+ */
+UR_EXPORT void ur_stream_set_deadline(struct ur_stream *s, uint64_t abs_ns);
+/* The same relative to now: @ns from now, or UR_NO_DEADLINE. */
+UR_EXPORT void ur_stream_set_timeout(struct ur_stream *s, uint64_t ns);
+
+/*
+ * For transports: the time left until the deadline in ns (UR_NO_DEADLINE if none); 0 when it has
+ * passed, in which case the transport returns -ETIMEDOUT without starting anything.
+ */
+UR_EXPORT uint64_t ur_stream_timeout_ns(const struct ur_stream *s);
+
+/*
+ * Reads up to @len bytes: what is buffered, else one read from the transport. Returns the count
+ * (> 0), 0 at end of stream, or an error (-ETIMEDOUT, -ECONNRESET, a TLS code, -ECANCELED...).
+ */
+UR_EXPORT ssize_t ur_stream_read(struct ur_stream *s, void *buf, size_t len);
+
+/*
+ * Reads exactly @len bytes. Returns @len, or UR_EINCOMPLETE if the stream ended first (the
+ * bytes that did arrive stay buffered, unconsumed), or another error.
+ */
+UR_EXPORT ssize_t ur_stream_read_exactly(struct ur_stream *s, void *buf, size_t len);
+
+/*
+ * asyncio's readuntil(): reads up to and including the first occurrence of @delim (@dlen bytes,
+ * 1..64) and copies it into @buf, whose size @max is also the limit. Returns the bytes copied
+ * (delimiter included). UR_ELIMIT: no delimiter within @max bytes; UR_EINCOMPLETE: the stream
+ * ended first. On either error nothing is consumed: the buffered bytes remain for the next call.
+ */
+UR_EXPORT ssize_t ur_stream_read_until(struct ur_stream *s, const void *delim, size_t dlen,
+                                       void *buf, size_t max);
+
+/*
+ * Zero-copy reading, for parsers. ur_stream_buffered() points at the unread bytes (valid until
+ * the next call on @s) and stores their count in *@len. ur_stream_fill() reads once more from the
+ * transport into the buffer: returns the bytes added, 0 at end of stream, UR_ELIMIT if the
+ * buffer is full at its limit, or an error. ur_stream_consume() drops the first @n unread bytes.
+ */
+UR_EXPORT const char *ur_stream_buffered(const struct ur_stream *s, size_t *len);
+UR_EXPORT ssize_t ur_stream_fill(struct ur_stream *s);
+UR_EXPORT void ur_stream_consume(struct ur_stream *s, size_t n);
+
+/* Writes all @len bytes / all of @iov. Returns the bytes written or an error. */
+UR_EXPORT ssize_t ur_stream_write_all(struct ur_stream *s, const void *buf, size_t len);
+UR_EXPORT ssize_t ur_stream_writev_all(struct ur_stream *s, const struct iovec *iov,
+                                       unsigned iovcnt);
+
+/* Ends the write side (the peer reads end of stream); reading goes on. */
+UR_EXPORT int ur_stream_shutdown(struct ur_stream *s);
+
+/*
+ * Releases the transport, closes the descriptor and frees the buffer. Works in a cancelled task
+ * too (it is how one cleans up), and outside any task (then the descriptor is closed with
+ * close(2) at once). Returns 0, close's error (the stream is closed either way), or -EBADF if it
+ * was closed already.
+ */
+UR_EXPORT int ur_stream_close(struct ur_stream *s);
+
+/* For transports: installs @ops with @state over @s (the TLS layer does this). */
+UR_EXPORT void ur_stream_set_transport(struct ur_stream *s, const struct ur_stream_ops *ops,
+                                       void *state);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proto/stream.c - the buffered byte stream over a transport, and the plain socket transport.
+ *
+ * The read buffer is one heap block that doubles from STREAM_MIN_BUF up to the stream's limit.
+ * Unread bytes are buf_[head_..tail_); they are moved to the front only when the free space at the
+ * end runs out, so a parser's pointers stay valid until its next call on the stream.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <urio.h>
+
+#define STREAM_MIN_BUF   ((size_t)4096)
+#define STREAM_MAX_DELIM 64
+/* iovecs handed to one sendmsg: more are written in further rounds */
+#define STREAM_IOV_BATCH 64
+
+enum {
+	STREAM_EOF = 1u << 0, /* the transport reported end of stream */
+};
+
+/* --- the plain socket transport --------------------------------------------------------------- */
+
+/* Arms the stream's remaining time on the next task-style call; -ETIMEDOUT if none is left. */
+static int arm_deadline(const struct ur_stream *s)
+{
+	uint64_t left = ur_stream_timeout_ns(s);
+	if (left == 0)
+		return -ETIMEDOUT;
+	if (left != UR_NO_DEADLINE)
+		ur_deadline(left);
+	return 0;
+}
+
+static ssize_t plain_read(struct ur_stream *s, void *buf, size_t len)
+{
+	int r = arm_deadline(s);
+	return r < 0 ? r : ur_recv(s->fd, buf, len, 0);
+}
+
+static ssize_t plain_writev(struct ur_stream *s, const struct iovec *iov, unsigned iovcnt)
+{
+	struct iovec batch[STREAM_IOV_BATCH];
+	size_t total = 0;
+	unsigned i = 0;
+
+	while (i < iovcnt) {
+		unsigned n = iovcnt - i < STREAM_IOV_BATCH ? iovcnt - i : STREAM_IOV_BATCH;
+		memcpy(batch, iov + i, n * sizeof(*batch));
+		i += n;
+		/* send batch[0..n) completely, advancing over short sends */
+		struct iovec *v = batch;
+		while (n > 0 && v->iov_len == 0) {
+			v++;
+			n--;
+		}
+		while (n > 0) {
+			struct msghdr msg = {.msg_iov = v, .msg_iovlen = n};
+			int r = arm_deadline(s);
+			ssize_t sent = r < 0 ? r : ur_sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+			if (sent < 0)
+				return sent;
+			if (sent == 0)
+				return -EIO; /* a send that moves nothing would loop forever */
+			total += (size_t)sent;
+			while (n > 0 && (size_t)sent >= v->iov_len) {
+				sent -= (ssize_t)v->iov_len;
+				v++;
+				n--;
+			}
+			if (n > 0) {
+				v->iov_base = (char *)v->iov_base + sent;
+				v->iov_len -= (size_t)sent;
+			}
+		}
+	}
+	return (ssize_t)total;
+}
+
+static int plain_shutdown(struct ur_stream *s)
+{
+	int r = arm_deadline(s);
+	return r < 0 ? r : ur_shutdown(s->fd, SHUT_WR);
+}
+
+static void plain_release(struct ur_stream *s)
+{
+	(void)s;
+}
+
+static const struct ur_stream_ops plain_ops = {
+    .read = plain_read,
+    .writev = plain_writev,
+    .shutdown = plain_shutdown,
+    .release = plain_release,
+};
+
+/* --- the stream ------------------------------------------------------------------------------- */
+
+int ur_stream_init(struct ur_stream *s, int fd, size_t limit)
+{
+	if (fd < 0 || limit > UR_STREAM_LIMIT_MAX)
+		return -EINVAL;
+	*s = (struct ur_stream){
+	    .fd = fd,
+	    .ops_ = &plain_ops,
+	    .limit_ = limit ? limit : UR_STREAM_LIMIT_DEFAULT,
+	    .deadline_ = UR_NO_DEADLINE,
+	};
+	return 0;
+}
+
+void ur_stream_set_transport(struct ur_stream *s, const struct ur_stream_ops *ops, void *state)
+{
+	s->ops_ = ops;
+	s->transport_ = state;
+}
+
+void ur_stream_set_deadline(struct ur_stream *s, uint64_t abs_ns)
+{
+	s->deadline_ = abs_ns;
+}
+
+void ur_stream_set_timeout(struct ur_stream *s, uint64_t ns)
+{
+	if (ns == UR_NO_DEADLINE) {
+		s->deadline_ = UR_NO_DEADLINE;
+		return;
+	}
+	uint64_t now = ur_now_ns();
+	s->deadline_ = ns >= UR_NO_DEADLINE - now ? UR_NO_DEADLINE - 1 : now + ns;
+}
+
+uint64_t ur_stream_timeout_ns(const struct ur_stream *s)
+{
+	if (s->deadline_ == UR_NO_DEADLINE)
+		return UR_NO_DEADLINE;
+	uint64_t now = ur_now_ns();
+	return s->deadline_ > now ? s->deadline_ - now : 0;
+}
+
+const char *ur_stream_buffered(const struct ur_stream *s, size_t *len)
+{
+	*len = s->tail_ - s->head_;
+	return s->buf_ ? s->buf_ + s->head_ : "";
+}
+
+void ur_stream_consume(struct ur_stream *s, size_t n)
+{
+	size_t have = s->tail_ - s->head_;
+	s->head_ += n < have ? n : have;
+	if (s->head_ == s->tail_)
+		s->head_ = s->tail_ = 0;
+}
+
+/* Makes room at the end of the buffer: compacts, then grows up to the limit. */
+static int make_room(struct ur_stream *s)
+{
+	size_t used = s->tail_ - s->head_;
+	if (used >= s->limit_)
+		return UR_ELIMIT;
+	if (s->tail_ < s->cap_)
+		return 0;
+	if (s->head_ > 0) {
+		memmove(s->buf_, s->buf_ + s->head_, used);
+		s->head_ = 0;
+		s->tail_ = used;
+		return 0;
+	}
+	size_t cap = s->cap_ ? s->cap_ * 2 : STREAM_MIN_BUF;
+	if (cap > s->limit_)
+		cap = s->limit_;
+	char *b = realloc(s->buf_, cap);
+	if (!b)
+		return -ENOMEM;
+	s->buf_ = b;
+	s->cap_ = cap;
+	return 0;
+}
+
+/* One read from the transport, sticky at end of stream and on errors other than time-outs. */
+static ssize_t transport_read(struct ur_stream *s, void *buf, size_t len)
+{
+	if (s->fd < 0)
+		return -EBADF;
+	if (s->err_)
+		return s->err_;
+	if (s->flags_ & STREAM_EOF)
+		return 0;
+	ssize_t n = s->ops_->read(s, buf, len);
+	if (n == 0)
+		s->flags_ |= STREAM_EOF;
+	else if (n < 0 && n != -ETIMEDOUT && n != -ECANCELED && n != -EINTR)
+		s->err_ = (int)n;
+	return n;
+}
+
+ssize_t ur_stream_fill(struct ur_stream *s)
+{
+	int r = make_room(s);
+	if (r < 0)
+		return r;
+	ssize_t n = transport_read(s, s->buf_ + s->tail_, s->cap_ - s->tail_);
+	if (n > 0)
+		s->tail_ += (size_t)n;
+	return n;
+}
+
+ssize_t ur_stream_read(struct ur_stream *s, void *buf, size_t len)
+{
+	size_t have = s->tail_ - s->head_;
+	if (len == 0)
+		return 0;
+	if (have == 0) {
+		/* a large read goes straight to the caller's buffer, a small one through ours */
+		if (len >= STREAM_MIN_BUF || len >= s->limit_)
+			return transport_read(s, buf, len);
+		ssize_t n = ur_stream_fill(s);
+		if (n <= 0)
+			return n;
+		have = (size_t)n;
+	}
+	size_t n = have < len ? have : len;
+	memcpy(buf, s->buf_ + s->head_, n);
+	ur_stream_consume(s, n);
+	return (ssize_t)n;
+}
+
+ssize_t ur_stream_read_exactly(struct ur_stream *s, void *buf, size_t len)
+{
+	if (len > s->limit_) {
+		/* too large to hold back: what arrives is the caller's as it comes */
+		size_t done = 0;
+		while (done < len) {
+			ssize_t n = ur_stream_read(s, (char *)buf + done, len - done);
+			if (n < 0)
+				return n;
+			if (n == 0)
+				return UR_EINCOMPLETE;
+			done += (size_t)n;
+		}
+		return (ssize_t)len;
+	}
+	while (s->tail_ - s->head_ < len) {
+		ssize_t n = ur_stream_fill(s);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return UR_EINCOMPLETE;
+	}
+	memcpy(buf, s->buf_ + s->head_, len);
+	ur_stream_consume(s, len);
+	return (ssize_t)len;
+}
+
+ssize_t ur_stream_read_until(struct ur_stream *s, const void *delim, size_t dlen, void *buf,
+                             size_t max)
+{
+	size_t scanned = 0; /* bytes from head_ already known to hold no delimiter start */
+
+	if (dlen == 0 || dlen > STREAM_MAX_DELIM || max == 0)
+		return -EINVAL;
+	for (;;) {
+		size_t have = s->tail_ - s->head_;
+		if (have >= dlen) {
+			const char *base = s->buf_ + s->head_;
+			const char *p = memmem(base + scanned, have - scanned, delim, dlen);
+			if (p) {
+				size_t n = (size_t)(p - base) + dlen;
+				if (n > max)
+					return UR_ELIMIT;
+				memcpy(buf, base, n);
+				ur_stream_consume(s, n);
+				return (ssize_t)n;
+			}
+			scanned = have - (dlen - 1);
+		}
+		if (have >= max)
+			return UR_ELIMIT;
+		ssize_t n = ur_stream_fill(s);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return UR_EINCOMPLETE;
+	}
+}
+
+ssize_t ur_stream_writev_all(struct ur_stream *s, const struct iovec *iov, unsigned iovcnt)
+{
+	if (s->fd < 0)
+		return -EBADF;
+	return s->ops_->writev(s, iov, iovcnt);
+}
+
+ssize_t ur_stream_write_all(struct ur_stream *s, const void *buf, size_t len)
+{
+	struct iovec v = {.iov_base = (void *)buf, .iov_len = len};
+	return ur_stream_writev_all(s, &v, 1);
+}
+
+int ur_stream_shutdown(struct ur_stream *s)
+{
+	if (s->fd < 0)
+		return -EBADF;
+	return s->ops_->shutdown(s);
+}
+
+int ur_stream_close(struct ur_stream *s)
+{
+	int r = 0;
+	if (s->fd < 0)
+		return -EBADF;
+	if (s->ops_ && s->ops_->release)
+		s->ops_->release(s);
+	s->ops_ = &plain_ops;
+	s->transport_ = NULL;
+	if (ur_task_current()) {
+		r = ur_close(s->fd);
+	} else if (close(s->fd) < 0) {
+		r = -errno;
+	}
+	s->fd = -1;
+	free(s->buf_);
+	s->buf_ = NULL;
+	s->cap_ = s->head_ = s->tail_ = 0;
+	return r;
+}
