@@ -115,6 +115,12 @@ int ur_cancel(struct ur_future *f)
 		return ur__task_cancel_future(f);
 	}
 	if (f->flags_ & UR__F_LOCAL) {
+		if (f->aux_) {
+			/* hooked: the program stops its work, then resolves @f itself */
+			const struct ur_cancel_hook *h = f->aux_;
+			h->fn(f, h->arg);
+			return 0;
+		}
 		local_unlink(l, f);
 		ur__complete_local(l, f, -ECANCELED);
 		return 0;
@@ -150,11 +156,18 @@ static void local_unlink(struct ur_loop *l, struct ur_future *f)
 
 int ur_future_begin(struct ur_loop *l, struct ur_future *f)
 {
+	return ur_future_begin_hooked(l, f, NULL);
+}
+
+int ur_future_begin_hooked(struct ur_loop *l, struct ur_future *f,
+                           const struct ur_cancel_hook *hook)
+{
 	if (f->state_ == UR_FUTURE_PENDING)
 		return -EBUSY;
 	if (l->closing)
 		return UR_ELOOPCLOSED;
 	ur__future_begin_local(l, f, UR__F_LOCAL);
+	f->aux_ = (void *)hook;
 	LOCAL_PREV(f) = NULL;
 	LOCAL_NEXT(f) = l->locals;
 	if (l->locals)
@@ -170,6 +183,7 @@ int ur_future_resolve(struct ur_future *f, int res)
 	if (f->flags_ & UR__F_READY)
 		return -EALREADY;
 	local_unlink(f->loop_, f);
+	f->aux_ = NULL;
 	ur__complete_local(f->loop_, f, res);
 	return 0;
 }
@@ -179,6 +193,7 @@ void ur__locals_cancel(struct ur_loop *l)
 	while (l->locals) {
 		struct ur_future *f = l->locals;
 		local_unlink(l, f);
+		f->aux_ = NULL;
 		ur__complete_local(l, f, -ECANCELED);
 	}
 }

@@ -102,6 +102,27 @@ UR_EXPORT int ur_cancel(struct ur_future *f);
 UR_EXPORT int ur_future_begin(struct ur_loop *loop, struct ur_future *f);
 UR_EXPORT int ur_future_resolve(struct ur_future *f, int res);
 
+/*
+ * A cancellation hook for a program-completed future whose work must stop before it may
+ * complete (a request running in a task of its own that touches the caller's memory).
+ * Caller-owned; it must stay valid until the future has completed.
+ */
+struct ur_cancel_hook {
+	void (*fn)(struct ur_future *f, void *arg);
+	void *arg;
+};
+
+/*
+ * ur_future_begin() with a cancellation hook: ur_cancel(@f) does not complete @f but calls
+ * @hook->fn(@f, @hook->arg) (once; a second ur_cancel returns -EALREADY), from the canceller's
+ * context; the program then stops its work and ur_future_resolve()s @f with -ECANCELED (or the
+ * result it got). The hook must not complete @f inline. Loop teardown still completes an
+ * unresolved @f with -ECANCELED, after every task has returned. @hook NULL: ur_future_begin().
+ * Returns as ur_future_begin() does.
+ */
+UR_EXPORT int ur_future_begin_hooked(struct ur_loop *loop, struct ur_future *f,
+                                     const struct ur_cancel_hook *hook);
+
 /* Returns the state of @f. */
 static inline enum ur_future_state ur_future_state(const struct ur_future *f)
 {

@@ -419,3 +419,44 @@ Test(future, cancel_with_deadline_reports_cancelled)
 	close(s);
 	t_loop_done(&l);
 }
+
+struct hooked {
+	int calls;
+	struct ur_future *f;
+};
+
+static void on_cancel_hook(struct ur_future *f, void *arg)
+{
+	struct hooked *h = arg;
+	cr_assert_eq(f, h->f);
+	h->calls++;
+}
+
+Test(future, hooked_cancel_calls_the_hook_and_waits_for_resolve)
+{
+	struct ur_loop *l = t_loop();
+	struct ur_future f;
+	int done = 0;
+	struct hooked h = {.f = &f};
+	struct ur_cancel_hook hook = {.fn = on_cancel_hook, .arg = &h};
+	ur_future_init(&f, t_count_cb, &done);
+	ASSERT_RES(ur_future_begin_hooked(l, &f, &hook), 0);
+	ASSERT_RES(ur_cancel(&f), 0);
+	cr_assert_eq(h.calls, 1);
+	ASSERT_RES(ur_cancel(&f), -EALREADY);
+	cr_assert_eq(h.calls, 1);
+	ur_loop_run(l, UR_RUN_NOWAIT);
+	cr_assert_eq(done, 0, "a hooked future completes only when resolved");
+	cr_assert_eq(ur_future_state(&f), UR_FUTURE_PENDING);
+	ASSERT_RES(ur_future_resolve(&f, -ECANCELED), 0);
+	t_run_until(l, &f);
+	cr_assert_eq(done, 1);
+	ASSERT_RES(f.res, -ECANCELED);
+	/* a plain begin on the same future afterwards has no hook left */
+	ASSERT_RES(ur_future_begin(l, &f), 0);
+	ASSERT_RES(ur_cancel(&f), 0);
+	t_run_until(l, &f);
+	ASSERT_RES(f.res, -ECANCELED);
+	cr_assert_eq(h.calls, 1);
+	t_loop_done(&l);
+}
