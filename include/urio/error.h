@@ -27,6 +27,20 @@ enum ur_error {
 	UR_ENOTASK = -30003,     /* the call must be made from inside a task */
 	/* resolver: -30100 .. -30199; TLS: -30200 ..; URL: -30300 ..; HTTP: -30400 .. */
 
+	/* HTTP client (urio/http.h): -30440 .. -30499 */
+	UR_EHTTP_RESERVED = -30440, /* a custom header the client owns (Content-Length...) */
+	UR_EHTTP_TOO_MANY_REDIRECTS = -30441, /* more redirects than allowed (or a loop) */
+	UR_EHTTP_REDIRECT_LOCATION = -30442,  /* a redirect without a usable Location */
+	UR_EHTTP_INSECURE_REDIRECT = -30443,  /* a redirect from https to http */
+	UR_EHTTP_TRUNCATED = -30444,          /* the connection ended before the body did */
+	UR_EHTTP_BODY_TOO_BIG = -30445,       /* the body (or decoded body) is over the maximum */
+	UR_EHTTP_DECODE = -30446,             /* corrupt gzip/deflate content */
+	UR_EHTTP_CODING = -30447,             /* a content or transfer coding the client lacks */
+	UR_EHTTP_TOO_MANY_1XX = -30448,       /* too many interim (1xx) responses */
+	UR_EHTTP_BODY_SOURCE = -30449,        /* the request body ended before its length */
+	UR_EHTTP_NO_RESPONSE = -30450,   /* the server closed the connection without a response */
+	UR_EHTTP_CLIENT_CLOSED = -30451, /* the client was closed */
+
 	/* streams (urio/stream.h): -30500 .. -30599 */
 	UR_EINCOMPLETE = -30500, /* the stream ended before the bytes asked for */
 	UR_ELIMIT = -30501,      /* no delimiter within the limit; nothing was consumed */
