@@ -14,5 +14,7 @@
 #include "urio/bufring.h"
 #include "urio/task.h"
 #include "urio/stream.h"
+#include "urio/url.h"
+#include "urio/http1.h"
 
 #endif

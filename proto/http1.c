@@ -218,7 +218,10 @@ static int field_line(const char *s, size_t n, struct ur_http_header *h)
 	return 0;
 }
 
-enum { RESPONSE, REQUEST };
+enum {
+	RESPONSE,
+	REQUEST
+};
 
 struct msg {
 	int kind;
@@ -248,7 +251,8 @@ static int scan(struct ur_http1_parser *p, const char *buf, size_t len, struct m
 		const char *s = buf + i;
 		size_t n = end - i;
 		if (start && m->kind == REQUEST && n == 0) {
-			/* An empty line before the request line (RFC 9112 §2.2), within max_line. */
+			/* An empty line before the request line (RFC 9112 §2.2), within max_line.
+			 */
 			if (end + 2 > p->lim.max_line)
 				return UR_EHTTP_LINE_TOO_LONG;
 			i = p->scanned = p->skip = end + 2;
@@ -334,8 +338,7 @@ static bool next_elem(const char **s, const char *end, const char **e, size_t *e
 	return false;
 }
 
-ssize_t ur_http_header_find(const struct ur_http_header *h, size_t n, const char *name,
-                            size_t from)
+ssize_t ur_http_header_find(const struct ur_http_header *h, size_t n, const char *name, size_t from)
 {
 	for (size_t i = from; i < n; i++)
 		if (ieq(h[i].name, h[i].name_len, name))
@@ -464,7 +467,8 @@ int ur_http1_response_framing(const struct ur_http1_response *r, const char *met
 	bool head = method && !strcmp(method, "HEAD");
 	bool connect = method && !strcmp(method, "CONNECT");
 	if (r->status == 101 || (connect && r->status / 100 == 2)) {
-		/* The connection now speaks another protocol (or is a tunnel): never back to a pool. */
+		/* The connection now speaks another protocol (or is a tunnel): never back to a
+		 * pool. */
 		f->body = UR_HTTP1_BODY_NONE;
 		f->keep_alive = false;
 		return 0;
@@ -481,7 +485,8 @@ int ur_http1_response_framing(const struct ur_http1_response *r, const char *met
 		bool cl = ur_http_header_find(h, n, "content-length", 0) >= 0;
 		if (chunked_last) {
 			f->body = UR_HTTP1_BODY_CHUNKED;
-			/* TE + CL, or TE in HTTP/1.0: framing someone may read differently (§6.1). */
+			/* TE + CL, or TE in HTTP/1.0: framing someone may read differently (§6.1).
+			 */
 			if (cl || r->minor_version == 0)
 				f->keep_alive = false;
 		} else {
@@ -551,19 +556,19 @@ int ur_http_header_check(const char *name, size_t name_len, const char *value, s
 /* ---- chunked ---- */
 
 enum {
-	CH_SIZE0,    /* first hex digit of a chunk size */
-	CH_SIZE,     /* more hex digits, or what follows them */
-	CH_BWS,      /* whitespace after the size: only ';' may follow */
-	CH_EXT,      /* chunk extensions, up to CR */
-	CH_SIZE_LF,  /* LF after the size line */
-	CH_DATA,     /* chunk data */
-	CH_DATA_CR,  /* CR after the data */
-	CH_DATA_LF,  /* LF after the data */
-	CH_TSTART,   /* start of a trailer line, or the final CRLF */
-	CH_TNAME,    /* trailer field name */
-	CH_TVALUE,   /* trailer field value, up to CR */
-	CH_TLF,      /* LF after a trailer line */
-	CH_END_LF,   /* LF of the final CRLF */
+	CH_SIZE0,   /* first hex digit of a chunk size */
+	CH_SIZE,    /* more hex digits, or what follows them */
+	CH_BWS,     /* whitespace after the size: only ';' may follow */
+	CH_EXT,     /* chunk extensions, up to CR */
+	CH_SIZE_LF, /* LF after the size line */
+	CH_DATA,    /* chunk data */
+	CH_DATA_CR, /* CR after the data */
+	CH_DATA_LF, /* LF after the data */
+	CH_TSTART,  /* start of a trailer line, or the final CRLF */
+	CH_TNAME,   /* trailer field name */
+	CH_TVALUE,  /* trailer field value, up to CR */
+	CH_TLF,     /* LF after a trailer line */
+	CH_END_LF,  /* LF of the final CRLF */
 	CH_DONE,
 };
 

@@ -271,7 +271,8 @@ static size_t scheme_len(const char *s, size_t len)
 		if (c == ':')
 			return i;
 		bool alpha = (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
-		if (!(alpha || (i > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))))
+		if (!(alpha ||
+		      (i > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))))
 			return 0;
 	}
 	return 0;
@@ -498,7 +499,8 @@ int ur_url_resolve(struct ur_url *out, const struct ur_url *base, const char *re
 			}
 		} else {
 			if (r.path[0] != '/') {
-				/* merge (§5.2.3): the base path up to its last '/'; it always has one. */
+				/* merge (§5.2.3): the base path up to its last '/'; it always has
+				 * one. */
 				const char *bp = b + base->path.off;
 				size_t bn = base->path.len;
 				while (bn > 0 && bp[bn - 1] != '/')

@@ -38,20 +38,20 @@ enum ur_error {
 	UR_EURL_TOOLONG = -30308, /* normalised URL or host too long */
 
 	/* HTTP/1.1 parser (urio/http1.h): -30400 .. -30439; the HTTP client: -30440 .. -30499 */
-	UR_EHTTP_INCOMPLETE = -30400,     /* not an error: the message needs more bytes */
-	UR_EHTTP_SYNTAX = -30401,         /* malformed start line or header field */
-	UR_EHTTP_VERSION = -30402,        /* not HTTP/1.x */
-	UR_EHTTP_STATUS = -30403,         /* status code not three digits in 100..999 */
-	UR_EHTTP_LINE_TOO_LONG = -30404,  /* status or request line over the limit */
-	UR_EHTTP_FIELD_TOO_LONG = -30405, /* one header field line over the limit */
+	UR_EHTTP_INCOMPLETE = -30400,      /* not an error: the message needs more bytes */
+	UR_EHTTP_SYNTAX = -30401,          /* malformed start line or header field */
+	UR_EHTTP_VERSION = -30402,         /* not HTTP/1.x */
+	UR_EHTTP_STATUS = -30403,          /* status code not three digits in 100..999 */
+	UR_EHTTP_LINE_TOO_LONG = -30404,   /* status or request line over the limit */
+	UR_EHTTP_FIELD_TOO_LONG = -30405,  /* one header field line over the limit */
 	UR_EHTTP_TOO_MANY_FIELDS = -30406, /* more header fields than the limit or the array */
-	UR_EHTTP_HEADER_TOO_BIG = -30407, /* the header section over its total limit */
-	UR_EHTTP_OBSFOLD = -30408,        /* obsolete line folding (RFC 9112 §5.2) */
-	UR_EHTTP_NEWLINE = -30409,        /* a bare CR or LF: lines must end in CRLF */
-	UR_EHTTP_CLEN = -30410,           /* invalid or conflicting Content-Length */
-	UR_EHTTP_TE = -30411,             /* invalid or unknown Transfer-Encoding */
-	UR_EHTTP_TE_CLEN = -30412,        /* a request with both Transfer-Encoding and Content-Length */
-	UR_EHTTP_CHUNK = -30413,          /* malformed chunk size line or chunk end */
+	UR_EHTTP_HEADER_TOO_BIG = -30407,  /* the header section over its total limit */
+	UR_EHTTP_OBSFOLD = -30408,         /* obsolete line folding (RFC 9112 §5.2) */
+	UR_EHTTP_NEWLINE = -30409,         /* a bare CR or LF: lines must end in CRLF */
+	UR_EHTTP_CLEN = -30410,            /* invalid or conflicting Content-Length */
+	UR_EHTTP_TE = -30411,              /* invalid or unknown Transfer-Encoding */
+	UR_EHTTP_TE_CLEN = -30412, /* a request with both Transfer-Encoding and Content-Length */
+	UR_EHTTP_CHUNK = -30413,   /* malformed chunk size line or chunk end */
 	UR_EHTTP_CHUNK_OVERFLOW = -30414, /* chunk size does not fit 64 bits */
 	UR_EHTTP_CHUNK_EXT = -30415,      /* chunk size line (extensions) over the limit */
 	UR_EHTTP_TRAILER = -30416,        /* malformed trailer section or over its limit */

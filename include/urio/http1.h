@@ -136,9 +136,9 @@ enum ur_http1_body {
 
 struct ur_http1_framing {
 	enum ur_http1_body body;
-	uint64_t length;    /* UR_HTTP1_BODY_LENGTH only */
-	unsigned codings;   /* UR_HTTP1_TE_* present besides chunked; the caller decodes or fails */
-	bool keep_alive;    /* the connection may carry another message once this one ended exactly */
+	uint64_t length;  /* UR_HTTP1_BODY_LENGTH only */
+	unsigned codings; /* UR_HTTP1_TE_* present besides chunked; the caller decodes or fails */
+	bool keep_alive;  /* the connection may carry another message once this one ended exactly */
 };
 
 /*
@@ -217,8 +217,8 @@ UR_EXPORT ssize_t ur_http_header_find(const struct ur_http_header *h, size_t n, 
  * True when any field named @name holds @token (case-insensitive) among its comma-separated
  * elements, e.g. ("connection", "close") or ("transfer-encoding", "chunked").
  */
-UR_EXPORT bool ur_http_header_has_token(const struct ur_http_header *h, size_t n,
-                                        const char *name, const char *token);
+UR_EXPORT bool ur_http_header_has_token(const struct ur_http_header *h, size_t n, const char *name,
+                                        const char *token);
 
 /*
  * Checks a header field a user wants to send: @name must be a non-empty token (RFC 9110 §5.6.2),

@@ -56,12 +56,12 @@ struct ur_url_span {
 };
 
 /* flags */
-#define UR_URL_IPV6        0x01u /* the host is an IPv6 literal (authority has it in brackets) */
-#define UR_URL_USERINFO    0x02u /* a userinfo ("user[:password]@") was present */
-#define UR_URL_PASSWORD    0x04u /* the userinfo had a ':' (password may still be empty) */
-#define UR_URL_QUERY       0x08u /* a '?' was present (query may still be empty) */
-#define UR_URL_FRAGMENT    0x10u /* a '#' was present (fragment may still be empty) */
-#define UR_URL_PORT_GIVEN  0x20u /* a non-default port is written in href */
+#define UR_URL_IPV6       0x01u /* the host is an IPv6 literal (authority has it in brackets) */
+#define UR_URL_USERINFO   0x02u /* a userinfo ("user[:password]@") was present */
+#define UR_URL_PASSWORD   0x04u /* the userinfo had a ':' (password may still be empty) */
+#define UR_URL_QUERY      0x08u /* a '?' was present (query may still be empty) */
+#define UR_URL_FRAGMENT   0x10u /* a '#' was present (fragment may still be empty) */
+#define UR_URL_PORT_GIVEN 0x20u /* a non-default port is written in href */
 
 /* Read-only after a successful ur_url_parse()/ur_url_resolve(). About 8.5 KiB. */
 struct ur_url {
