@@ -16,5 +16,7 @@
 #include "urio/stream.h"
 #include "urio/url.h"
 #include "urio/http1.h"
+#include "urio/resolve.h"
+#include "urio/net.h"
 
 #endif

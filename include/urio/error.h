@@ -25,7 +25,15 @@ enum ur_error {
 	UR_ELOOPCLOSED = -30001, /* the loop is being torn down; nothing new may start */
 	UR_EWRONGLOOP = -30002,  /* the future belongs to another loop */
 	UR_ENOTASK = -30003,     /* the call must be made from inside a task */
-	/* resolver: -30100 .. -30199; TLS: -30200 ..; URL: -30300 ..; HTTP: -30400 .. */
+
+	/* resolver (urio/resolve.h): -30100 .. -30199 */
+	UR_ENONAME = -30100,   /* the name does not exist, or has no address of that family */
+	UR_ENAMETEMP = -30101, /* temporary failure in name resolution: try again later */
+	UR_ENAMEFAIL = -30102, /* non-recoverable failure of the name service */
+	UR_EFAMILY = -30103,   /* address family not supported */
+	UR_ERESOLVE = -30104,  /* name resolution failed for another reason */
+
+	/* TLS: -30200 ..; URL: -30300 ..; HTTP: -30400 .. */
 
 	/* URL (urio/url.h): -30300 .. -30399 */
 	UR_EURL_SCHEME = -30301,  /* no scheme, or not http/https, or no "//" after it */
