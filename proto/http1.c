@@ -377,11 +377,12 @@ static int transfer_encoding(const struct ur_http_header *h, size_t n, bool *pre
 		size_t en;
 		bool any = false;
 		while (next_elem(&s, end, &e, &en)) {
-			/* A coding's parameters (";q=..") do not change which coding it is. */
-			const char *semi = memchr(e, ';', en);
-			size_t cn = semi ? (size_t)(semi - e) : en;
-			while (cn && is_ows((unsigned char)e[cn - 1]))
-				cn--;
+			/*
+			 * No coding urio knows takes parameters, so "chunked;x" is an unknown
+			 * coding, not chunked: reading it as chunked while another parser reads it
+			 * until close is how responses get split.
+			 */
+			size_t cn = en;
 			any = true;
 			*chunked_last = false;
 			if (ieq(e, cn, "chunked")) {

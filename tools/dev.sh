@@ -8,6 +8,9 @@
 #   tools/dev.sh valgrind  the suites under valgrind only
 #   tools/dev.sh bench     a release build and every benchmark in tools/bench
 #   tools/dev.sh format    clang-format every C file in place
+#   tools/dev.sh fuzz [S]  libFuzzer build (clang, build-fuzz/) and each fuzz target for S seconds
+#                          (default 30); new inputs go to build-fuzz/corpus/, crashes to
+#                          build-fuzz/artifacts/ (copy those into tests/fuzz/corpus/<target>/)
 #
 # Needs Debian or Ubuntu; as root it installs missing packages with apt-get, otherwise it says
 # which ones to install. Set UR_SKIP_VALGRIND=1 to leave the valgrind pass out of `test`.
@@ -16,9 +19,10 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
-# clang: to check the other CPU's context switch assembles; fio: the anchor of bench_file.
+# clang: to check the other CPU's context switch assembles, and libFuzzer; fio: the anchor of
+# bench_file; node-llhttp: llhttp's C sources for the HTTP parser's differential check.
 packages=(gcc clang meson ninja-build pkg-config liburing-dev libssl-dev libcriterion-dev valgrind
-	python3 fio openssl)
+	python3 fio openssl node-llhttp)
 
 need_packages() {
 	local missing=()
@@ -132,6 +136,25 @@ bench)
 		[ -x "$b" ] && "$b"
 	done
 	;;
+fuzz)
+	need_packages
+	secs=${2:-30}
+	CC=clang setup build-fuzz -Dfuzz=true -Dbench=false
+	mkdir -p build-fuzz/artifacts
+	for t in url response request; do
+		dict=tests/fuzz/http.dict
+		[ "$t" = url ] && dict=tests/fuzz/url.dict
+		mkdir -p "build-fuzz/corpus/$t"
+		echo "dev.sh: fuzzing $t for ${secs}s" >&2
+		"build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$secs" -dict="$dict" -print_final_stats=1 \
+			-artifact_prefix="build-fuzz/artifacts/$t-" "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" \
+			2>&1 | grep -E '^(Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' || true
+	done
+	if ls build-fuzz/artifacts/* >/dev/null 2>&1; then
+		echo "dev.sh: crashes in build-fuzz/artifacts/" >&2
+		exit 1
+	fi
+	;;
 format)
 	git ls-files '*.c' '*.h' | xargs clang-format -i
 	;;
@@ -140,7 +163,7 @@ demo)
 	exit 2
 	;;
 *)
-	sed -n '2,14p' "$0"
+	sed -n '2,17p' "$0"
 	exit 2
 	;;
 esac
