@@ -6,7 +6,9 @@
 #   tools/dev.sh build     install what is missing and build (build/)
 #   tools/dev.sh asan      the ASan/UBSan build and its tests only (build-asan/)
 #   tools/dev.sh valgrind  the suites under valgrind only
-#   tools/dev.sh bench     a release build and every benchmark in tools/bench
+#   tools/dev.sh bench     a release build and every benchmark in tools/bench (installs nginx,
+#                          curl, wrk, aiohttp and gnuplot for tools/bench/fetch.py)
+#   tools/dev.sh demo      build and run `urfetch --demo` (loopback HTTP and HTTPS, no network)
 #   tools/dev.sh format    clang-format every C file in place
 #   tools/dev.sh fuzz [S]  libFuzzer build (clang, build-fuzz/) and each fuzz target for S seconds
 #                          (default 30); new inputs go to build-fuzz/corpus/, crashes to
@@ -23,6 +25,9 @@ cd "$top"
 # bench_file; node-llhttp: llhttp's C sources for the HTTP parser's differential check.
 packages=(gcc clang meson ninja-build pkg-config liburing-dev libssl-dev libcriterion-dev valgrind
 	python3 fio openssl node-llhttp)
+
+# Only the benchmarks need these (tools/bench/fetch.py).
+bench_packages=(nginx-light curl wrk python3-aiohttp gnuplot-nox)
 
 need_packages() {
 	local missing=()
@@ -130,11 +135,13 @@ test | asan | valgrind)
 	exit $rc
 	;;
 bench)
+	packages+=("${bench_packages[@]}")
 	need_packages
 	setup build-release -Dbuildtype=release
 	for b in build-release/tools/bench/bench_*; do
 		[ -x "$b" ] && "$b"
 	done
+	python3 tools/bench/fetch.py --urfetch build-release/tools/urfetch/urfetch
 	;;
 fuzz)
 	need_packages
@@ -159,8 +166,9 @@ format)
 	git ls-files '*.c' '*.h' | xargs clang-format -i
 	;;
 demo)
-	echo "dev.sh: the demo arrives with urfetch (a later issue)." >&2
-	exit 2
+	need_packages
+	setup build
+	exec build/tools/urfetch/urfetch --demo
 	;;
 *)
 	sed -n '2,17p' "$0"

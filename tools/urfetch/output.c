@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools/urfetch/output.c - bodies reach stdout (or -o's file) in the order the URLs were given,
+ * although they finish in any order and on any thread.
+ *
+ * A finished job is marked under the lock; whoever finds the job at the head of the line finished
+ * and nobody writing becomes the writer: it writes, through its own loop, every finished job from
+ * the head on, and lets go of the role when the next one is still running. The job that finishes
+ * it later takes the role. So no job waits for a writer that has left, and two threads never
+ * write at once.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urio.h>
+
+#include "urfetch.h"
+
+void uf_out_init(struct uf_out *out, int fd)
+{
+	pthread_mutex_init(&out->mu, NULL);
+	out->next = 0;
+	out->writing = false;
+	out->fd = fd;
+	out->err = 0;
+}
+
+int uf_body_append(struct uf_job *j, const void *p, size_t len)
+{
+	if (len > j->cap - j->len) {
+		size_t cap = j->cap ? j->cap : 4096;
+		while (cap - j->len < len)
+			cap *= 2;
+		char *b = realloc(j->body, cap);
+		if (!b)
+			return -ENOMEM;
+		j->body = b;
+		j->cap = cap;
+	}
+	memcpy(j->body + j->len, p, len);
+	j->len += len;
+	return 0;
+}
+
+void uf_out_done(struct uf_run *run, size_t i)
+{
+	struct uf_out *out = &run->out;
+
+	pthread_mutex_lock(&out->mu);
+	atomic_store(&run->jobs[i].state, UF_DONE);
+	if (out->writing) {
+		pthread_mutex_unlock(&out->mu);
+		return;
+	}
+	out->writing = true;
+	while (out->next < run->njobs && atomic_load(&run->jobs[out->next].state) == UF_DONE) {
+		struct uf_job *j = &run->jobs[out->next];
+		pthread_mutex_unlock(&out->mu);
+		if (j->len && !out->err) {
+			/* in a task: the write goes through this thread's ring */
+			ssize_t w = ur_task_current()
+			                ? ur_write_all(out->fd, j->body, j->len, UR_OFF_CURRENT)
+			                : -EINVAL;
+			if (w < 0)
+				out->err = (int)w; /* only the writer touches it */
+		}
+		free(j->body);
+		j->body = NULL;
+		j->len = j->cap = 0;
+		pthread_mutex_lock(&out->mu);
+		atomic_store(&j->state, UF_WRITTEN);
+		out->next++;
+	}
+	out->writing = false;
+	pthread_mutex_unlock(&out->mu);
+}
+
+int uf_remote_name(const char *url, char *name, size_t size)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	p = strchr(p, '/'); /* the path, after the authority */
+	const char *end = p ? p + strcspn(p, "?#") : NULL;
+	const char *seg = NULL;
+	if (p) {
+		seg = end;
+		while (seg > p && seg[-1] != '/')
+			seg--;
+	}
+	size_t len = seg ? (size_t)(end - seg) : 0;
+	/* a name that would leave the directory or hide itself is not taken as is */
+	if (len == 0 || (len == 1 && seg[0] == '.') ||
+	    (len == 2 && seg[0] == '.' && seg[1] == '.')) {
+		seg = "index.html";
+		len = strlen(seg);
+	}
+	if (len + 1 > size)
+		return -ENAMETOOLONG;
+	memcpy(name, seg, len);
+	name[len] = 0;
+	return 0;
+}
