@@ -46,16 +46,18 @@ def wait_port(port, proc=None, timeout=10.0):
 
 def measure(cmd, **kw):
     """Runs cmd; returns (wall s, cpu s, peak RSS KiB, returncode, stdout)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
-    out, err = b"", b""
-    # read before wait4 so a chatty child cannot block on a full pipe
-    out, err = p.stdout.read(), p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, **kw)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
-        sys.stderr.write(f"fetch.py: {cmd[0]} exited {p.returncode}: {err.decode()[-400:]}\n")
+        sys.stderr.write(f"fetch.py: {cmd[0]} exited {p.returncode}: "
+                         f"{err.decode(errors='replace')[:400]}\n")
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode, out
 
 
@@ -177,7 +179,7 @@ def wrk_cpu(url, conns, n_est_secs, extra=()):
     """wrk's own CPU per request: run it under wait4 for a fixed time, divide by its requests."""
     p = subprocess.Popen(["wrk", "-t", "1", "-c", str(conns), "-d", f"{n_est_secs}s", *extra,
                           url], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = p.stdout.read()
+    out = p.stdout.read()  # wrk writes little: a pipe cannot fill
     _, _, ru = os.wait4(p.pid, 0)
     reqs = None
     for line in out.splitlines():
@@ -287,6 +289,7 @@ plot '{data}' using 1:2 with linespoints title 'urfetch', \\
 
 
 def main():
+    sys.stdout.reconfigure(line_buffering=True)
     p = argparse.ArgumentParser()
     p.add_argument("--urfetch", default="build-release/tools/urfetch/urfetch")
     p.add_argument("-n", type=int, default=10000)
@@ -307,6 +310,7 @@ def main():
             sys.exit(f"fetch.py: {tool} is missing (tools/dev.sh bench installs it)")
     os.environ["PATH"] += ":/usr/sbin"
     tmp = tempfile.mkdtemp(prefix="urio-bench-")
+    os.chmod(tmp, 0o755)  # nginx's workers run as another user when started by root
     nginx = Nginx(tmp)
     try:
         http = f"http://127.0.0.1:{nginx.port}/1k.bin"
