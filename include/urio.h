@@ -18,5 +18,6 @@
 #include "urio/http1.h"
 #include "urio/resolve.h"
 #include "urio/net.h"
+#include "urio/tls.h"
 
 #endif

@@ -33,7 +33,15 @@ enum ur_error {
 	UR_EFAMILY = -30103,   /* address family not supported */
 	UR_ERESOLVE = -30104,  /* name resolution failed for another reason */
 
-	/* TLS: -30200 ..; URL: -30300 ..; HTTP: -30400 .. */
+	/* TLS (urio/tls.h): -30200 .. -30299; ur_tls_error_text() has OpenSSL's reason */
+	UR_ETLS = -30200,          /* a TLS protocol error after the handshake */
+	UR_ETLSHANDSHAKE = -30201, /* the handshake failed (refused, garbage, peer closed) */
+	UR_ETLSVERIFY = -30202,    /* the peer's certificate did not verify */
+	UR_ETLSHOSTNAME = -30203,  /* the certificate does not name the host */
+	UR_ETLSVERSION = -30204,   /* no protocol version both sides accept */
+	UR_ETLSTRUNCATED = -30205, /* the peer closed the connection without close_notify */
+	UR_ETLSCONFIG = -30206,    /* a certificate, key or CA that does not load; a bad option */
+	UR_ETLSCLOSED = -30207,    /* writing after this side sent close_notify */
 
 	/* URL (urio/url.h): -30300 .. -30399 */
 	UR_EURL_SCHEME = -30301,  /* no scheme, or not http/https, or no "//" after it */
