@@ -19,5 +19,6 @@
 #include "urio/resolve.h"
 #include "urio/net.h"
 #include "urio/tls.h"
+#include "urio/server.h"
 
 #endif

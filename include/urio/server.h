@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * urio/server.h - a stream server: one loop per core, a task per connection (asyncio's
+ * start_server(), with thread-per-core underneath).
+ *
+ * The server accepts on every loop it runs on (multishot accept: one SQE, a completion per
+ * connection) and spawns a task per connection that is handed the connection's stream. It runs
+ * either on threads of its own (one loop each, one SO_REUSEPORT listening socket each, so the
+ * kernel spreads connections across them) or on loops the caller runs. Stopping is graceful:
+ * accepting stops at once, connections get until a deadline to finish, then they are cancelled;
+ * when the server says it has stopped, nothing of it is left (sockets, tasks, memory).
+ *
+ *	static int echo(struct ur_stream *s, void *arg)
+ *	{
+ *		char buf[4096];
+ *		ssize_t n;
+ *		while ((n = ur_stream_read(s, buf, sizeof(buf))) > 0)
+ *			if (ur_stream_write_all(s, buf, (size_t)n) < 0)
+ *				break;
+ *		return 0;
+ *	}
+ *	struct ur_server_opts o = {.port = 7000, .loops = 4, .on_conn = echo};
+ *	struct ur_server *sv;
+ *	ur_server_start(&sv, &o);
+ *	...                                  // any thread, a signal handler's thread...
+ *	ur_server_stop(sv, 5 * UR_SEC);      // stop accepting; 5 s for connections to end
+ *	ur_server_join(sv);                  // wait until every loop has finished
+ *	ur_server_free(&sv);
+ */
+#ifndef URIO_SERVER_H
+#define URIO_SERVER_H
+
+#include <stdbool.h>
+#include "common.h"
+#include "stream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ur_server;
+
+/*
+ * A connection's task body. @s is open and owned by the server: the function reads and writes
+ * it and returns (the return value is ignored); the server closes the stream afterwards (closing
+ * it here is allowed too). Runs on the loop that accepted the connection. When the server is
+ * stopped past its grace period, the task is cancelled: its waits return -ECANCELED.
+ */
+typedef int ur_conn_fn(struct ur_stream *s, void *arg);
+
+enum ur_server_flags {
+	UR_SERVER_PIN_CPUS = 1u << 0,   /* own threads: pin thread i to CPU i (mod the CPU count) */
+	UR_SERVER_NO_NODELAY = 1u << 1, /* leave Nagle on for accepted connections */
+};
+
+struct ur_server_opts {
+	/* Where to listen: @unix_path if set (a Unix socket, "@name" abstract), else @host:@port
+	 * (numeric host, NULL for every address; port 0 lets the kernel choose: ur_server_port()).
+	 * Or @listen_fd >= 1: the caller's listening socket, shared by every loop, not closed by
+	 * the server. (0 is "not set", so that a zeroed struct means "listen".) */
+	const char *host;
+	uint16_t port;
+	const char *unix_path;
+	int listen_fd;
+	int backlog; /* 0: SOMAXCONN */
+
+	/* Loops: @nloops caller's loops in @loops (each must be run by its owner's thread until
+	 * the server has stopped on it), or else @threads own threads, one loop each (0: one per
+	 * online CPU). */
+	struct ur_loop **loops;
+	unsigned nloops;
+	unsigned threads;
+
+	unsigned max_conns; /* per loop; 0: no limit. At the limit, accepting pauses. */
+	size_t stack_size;  /* connection tasks' stacks; 0: the loop's default */
+	size_t limit;       /* streams' read buffer limit; 0: UR_STREAM_LIMIT_DEFAULT */
+	uint32_t flags;     /* enum ur_server_flags */
+
+	ur_conn_fn *on_conn; /* required */
+	void *arg;
+	uint32_t reserved[4]; /* must be zero */
+};
+
+/*
+ * Starts a server. Listening sockets are made here, so an address in use fails this call. With
+ * own threads, returns once every loop accepts; with the caller's loops, accepting starts on
+ * each loop's next turn (from a ur_loop_post(), so any thread may call this).
+ * Returns 0 with *@sv set, or -EINVAL (no on_conn, bad options), the listen error
+ * (-EADDRINUSE...), -ENOMEM, or the error of a loop or thread that could not start (in which
+ * case everything started is stopped and freed again).
+ */
+UR_EXPORT int ur_server_start(struct ur_server **sv, const struct ur_server_opts *o);
+
+/*
+ * Stops the server gracefully; callable from any thread, including a connection task.
+ * Accepting stops now (listening sockets closed; connections still in their accept queues are
+ * reset); connections may run for @grace_ns more, then their tasks are cancelled. Returns at
+ * once: 0, or -EALREADY if it was stopped before (the first grace period stands).
+ */
+UR_EXPORT int ur_server_stop(struct ur_server *sv, uint64_t grace_ns);
+
+/*
+ * Waits until the server has stopped on every loop (after ur_server_stop(): every connection
+ * task has returned and every socket is closed). Own threads are joined. Must not be called
+ * from one of the server's loops' threads (it would wait for itself): there, run the loop
+ * instead, which returns from UR_RUN_DEFAULT once the server is done with it.
+ * Returns 0, or -EDEADLK when called from a server loop's thread.
+ */
+UR_EXPORT int ur_server_join(struct ur_server *sv);
+
+/* True once the server has stopped on every loop (never blocks). */
+UR_EXPORT bool ur_server_done(const struct ur_server *sv);
+
+/*
+ * Frees a server that is done (stopped and joined, or ur_server_done()); sets *@sv to NULL.
+ * Returns 0, or -EBUSY if it is still running (nothing is freed).
+ */
+UR_EXPORT int ur_server_free(struct ur_server **sv);
+
+/* The TCP port the server listens on (host order), 0 for a Unix socket. */
+UR_EXPORT uint16_t ur_server_port(const struct ur_server *sv);
+
+/* True after ur_server_stop(): connection tasks may check it to wind up idle connections. */
+UR_EXPORT bool ur_server_stopping(const struct ur_server *sv);
+
+struct ur_server_stats {
+	uint64_t accepted;        /* connections handed to a task */
+	uint64_t active;          /* connection tasks running now */
+	uint64_t accept_errors;   /* accept failures (EMFILE, ENFILE, ENOBUFS...) */
+	uint64_t accept_backoffs; /* pauses taken after an accept failure */
+	uint64_t limit_pauses;    /* times accepting paused at max_conns */
+	uint64_t cancelled;       /* connection tasks cancelled at the end of a grace period */
+};
+
+/* Counters summed over every loop. Thread-safe (relaxed atomic reads). */
+UR_EXPORT void ur_server_stats(const struct ur_server *sv, struct ur_server_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
