@@ -137,7 +137,21 @@ static struct rule rules[] = {
     {"te-not-chunked-response", 0, 2,
      "RFC 9112 §6.3.4: a response whose Transfer-Encoding does not end in chunked is read until "
      "close; llhttp 8.1 refuses it unless lenient"},
-    /* rules matched by a condition in classify() rather than by verdicts alone */
+    /* rules matched by a condition in compare() rather than by verdicts alone */
+    {"te-and-cl-response", 0, 2,
+     "RFC 9112 §6.3.3: in a response, Transfer-Encoding overrides Content-Length; urio frames by "
+     "the Transfer-Encoding, never reusing the connection; llhttp 8.1 refuses the response"},
+    {"extension-method", 0, 2,
+     "RFC 9110 §9: a method is any token; llhttp knows a fixed list (the server answers 501 for "
+     "methods it does not implement)"},
+    {"content-length-repeats", 0, 2,
+     "RFC 9110 §8.6: identical repeated values (\"5, 5\" or two fields) and OWS are accepted; "
+     "llhttp refuses a second Content-Length"},
+    {"chunk-extensions", 0, 2,
+     "BWS before ';' (RFC 9112 §7.1.1) is accepted; extensions are checked for control bytes "
+     "and skipped, not parsed, so an empty one (\"0;\") passes; llhttp parses their grammar"},
+    {"http-1x", 0, 2,
+     "RFC 9112 §2.3: HTTP/1.2+ is read as the highest 1.x urio speaks; llhttp refuses it"},
     {"no-body-status", 0, 1,
      "RFC 9112 §6.3.1: 204 and 304 have no body whatever Content-Length says; llhttp reads one "
      "unless its caller skips it"},
@@ -154,6 +168,28 @@ static struct rule *rule_named(const char *name)
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
 		if (!strcmp(rules[i].name, name))
 			return &rules[i];
+	return NULL;
+}
+
+/* urio accepts, llhttp refuses: which llhttp error, under which urio outcome, is which rule. */
+static struct rule *accepted_by_urio_only(const struct h1_out *u, const char *ll_err, bool request)
+{
+	if (!strcmp(ll_err, "HPE_INVALID_TRANSFER_ENCODING") && u->f.body == UR_HTTP1_BODY_CLOSE)
+		return rule_named("te-not-chunked-response");
+	if (!strcmp(ll_err, "HPE_UNEXPECTED_CONTENT_LENGTH") &&
+	    (u->f.body == UR_HTTP1_BODY_CHUNKED || u->f.body == UR_HTTP1_BODY_CLOSE) &&
+	    !u->f.keep_alive && !request)
+		return rule_named("te-and-cl-response");
+	if (!strcmp(ll_err, "HPE_INVALID_METHOD") && request)
+		return rule_named("extension-method");
+	if (!strcmp(ll_err, "HPE_UNEXPECTED_CONTENT_LENGTH") ||
+	    !strcmp(ll_err, "HPE_INVALID_CONTENT_LENGTH"))
+		return u->f.body == UR_HTTP1_BODY_LENGTH ? rule_named("content-length-repeats")
+		                                         : NULL;
+	if (!strcmp(ll_err, "HPE_INVALID_CHUNK_SIZE") || !strcmp(ll_err, "HPE_STRICT"))
+		return u->f.body == UR_HTTP1_BODY_CHUNKED ? rule_named("chunk-extensions") : NULL;
+	if (!strcmp(ll_err, "HPE_INVALID_VERSION") && u->minor == 1)
+		return rule_named("http-1x");
 	return NULL;
 }
 
@@ -214,6 +250,8 @@ static void compare(const char *name, bool request, const char *method, const ch
 	if (!strcmp(what, "verdict") && uv == 0 && l.verdict == 1 &&
 	    (u.status == 204 || u.status == 304))
 		r = rule_named("no-body-status");
+	else if (!strcmp(what, "verdict") && uv == 0 && l.verdict == 2)
+		r = accepted_by_urio_only(&u, l.err ? l.err : "", request);
 	else if (!strcmp(what, "verdict"))
 		r = find_rule(uv == 2 ? u.err : 0, l.verdict);
 	else if (!strcmp(what, "keep-alive") && !request &&
