@@ -17,14 +17,36 @@ static void wake_cb(struct ur_future *f, void *arg)
 	ur__task_wake(arg);
 }
 
-/* A future the caller may wait on: started, and with no continuation but ours. */
+/*
+ * A future the caller may wait on: started, with no continuation but ours, and one a task can
+ * see finish: not its own (it would wait for itself), not pending on a loop it does not run on.
+ */
 static int check_awaitable(const struct ur_future *f)
 {
+	struct ur_task *t = ur__task_self();
 	if (f->state_ == UR_FUTURE_IDLE || !f->loop_)
 		return -EINVAL;
+	if (t && f == ur_task_future(t))
+		return -EDEADLK;
 	if (f->state_ == UR_FUTURE_PENDING && f->cb_)
 		return -EBUSY;
+	if (t && f->state_ == UR_FUTURE_PENDING && f->loop_ != ur__task_loop(t))
+		return UR_EWRONGLOOP;
 	return 0;
+}
+
+/* -EINVAL if a future is in @fs twice: its one continuation could report it only once. */
+static int check_distinct(struct ur_future **fs, size_t n)
+{
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (fs[i]->flags_ & UR__F_SEEN)
+			r = -EINVAL;
+		fs[i]->flags_ |= UR__F_SEEN;
+	}
+	for (size_t i = 0; i < n; i++)
+		fs[i]->flags_ &= (uint16_t)~UR__F_SEEN;
+	return r;
 }
 
 /* Turns @l once from outside any task; -EBUSY from inside one of its callbacks. */
@@ -132,7 +154,7 @@ int ur_gather(struct ur_future **fs, size_t n, unsigned flags)
 	struct gather g = {.fs = fs, .n = n, .flags = flags, .task = ur__task_self()};
 	struct ur_loop *l = NULL;
 
-	if (flags & ~(unsigned)UR_GATHER_CANCEL_ON_ERROR)
+	if (flags & ~(unsigned)UR_GATHER_CANCEL_ON_ERROR || check_distinct(fs, n) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		int r = check_awaitable(fs[i]);
@@ -200,7 +222,7 @@ int ur_wait_any(struct ur_future **fs, size_t n)
 	struct ur_loop *l = NULL;
 	int i;
 
-	if (n == 0 || n > INT32_MAX)
+	if (n == 0 || n > INT32_MAX || check_distinct(fs, n) < 0)
 		return -EINVAL;
 	for (size_t k = 0; k < n; k++) {
 		int r = check_awaitable(fs[k]);
@@ -248,15 +270,20 @@ static void as_completed_cb(struct ur_future *f, void *arg)
 		ur__task_wake(it->waiter_);
 }
 
-void ur_as_completed_init(struct ur_as_completed *it, struct ur_future **fs, size_t n)
+int ur_as_completed_init(struct ur_as_completed *it, struct ur_future **fs, size_t n)
 {
 	*it = (struct ur_as_completed){.fs_ = fs, .n_ = n};
+	if (check_distinct(fs, n) < 0) {
+		it->n_ = 0; /* next() says -ENOENT; nothing was installed */
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (fs[i]->state_ == UR_FUTURE_PENDING)
 			ur_future_set_callback(fs[i], as_completed_cb, it);
 		else
 			as_completed_cb(fs[i], it);
 	}
+	return 0;
 }
 
 int ur_as_completed_next(struct ur_as_completed *it, struct ur_future **out)
@@ -354,6 +381,10 @@ int ur_run(struct ur_loop *loop, ur_task_fn *main, void *arg, int *result)
 	struct ur_task *t;
 	int r;
 
+	/* asyncio refuses a nested run too: inside a task it would wait on itself, inside a
+	 * callback it would turn a loop that is already turning. */
+	if (ur__task_self() || ur__running)
+		return -EBUSY;
 	if (!loop) {
 		r = ur_loop_new(&own, NULL);
 		if (r < 0)

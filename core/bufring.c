@@ -35,6 +35,7 @@ int ur_bufring_new(struct ur_loop *l, struct ur_bufring **brp, unsigned count, s
 	*brp = NULL;
 	if (count == 0 || count > 32768 || (count & (count - 1)) || size == 0 || size > UINT32_MAX)
 		return -EINVAL;
+	UR__ASSERT_OWNER(l);
 	if (l->closing)
 		return UR_ELOOPCLOSED;
 
@@ -80,7 +81,8 @@ int ur_bufring_new(struct ur_loop *l, struct ur_bufring **brp, unsigned count, s
 	return 0;
 }
 
-static void unlink_and_free(struct ur_bufring *br)
+/* Takes @br off its loop and out of the kernel; its memory stays the program's. */
+static void detach(struct ur_bufring *br)
 {
 	struct ur_loop *l = br->loop;
 	for (struct ur_bufring **pp = &l->bufrings; *pp; pp = &(*pp)->next) {
@@ -90,8 +92,7 @@ static void unlink_and_free(struct ur_bufring *br)
 		}
 	}
 	io_uring_unregister_buf_ring(&l->ring, br->bgid);
-	munmap(br->ring, br->map_len);
-	free(br);
+	br->loop = NULL;
 }
 
 int ur_bufring_free(struct ur_bufring **brp)
@@ -101,7 +102,10 @@ int ur_bufring_free(struct ur_bufring **brp)
 		return 0;
 	if (br->users)
 		return -EBUSY;
-	unlink_and_free(br);
+	if (br->loop)
+		detach(br);
+	munmap(br->ring, br->map_len);
+	free(br);
 	*brp = NULL;
 	return 0;
 }
@@ -130,8 +134,9 @@ int ur_future_buffer(const struct ur_future *f)
 
 void ur_bufring_recycle(struct ur_bufring *br, unsigned bid)
 {
-	if (bid >= br->count)
-		return;
+	if (bid >= br->count || !br->loop)
+		return; /* no such buffer, or the loop is gone and no kernel reads the ring */
+	UR__ASSERT_OWNER(br->loop);
 	io_uring_buf_ring_add(br->ring, br->bufs + (size_t)bid * br->size, (unsigned)br->size,
 	                      (unsigned short)bid, io_uring_buf_ring_mask(br->count), 0);
 	/* Publishes the descriptor with a release store of the tail: the kernel may use it now. */
@@ -230,14 +235,17 @@ int ur_recv_multishot_start(struct ur_loop *l, struct ur_future *f, int fd, stru
  * recv the kernel had already ended, whose -ENOBUFS was still on its way to us, and by now the
  * number may even name a new socket. Re-arming then would read someone else's data, so the
  * socket's identity (its inode, unique while open) is checked first; if it changed, the recv
- * ends as cancelled, as close promises. One fstat(2), on this slow path only.
+ * ends as cancelled, as close promises. One fstat(2), on this slow path only. The close may also
+ * be started but not yet submitted (a callback of this very batch closed the socket, before
+ * its -ENOBUFS was reaped): the descriptor is still open, but re-arming would start a recv
+ * behind the close. So the queues are searched for such a close too.
  */
 void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f)
 {
 	struct ur_bufring *br = f->aux_;
 	struct io_uring_sqe *sqe;
 
-	if (f->ts_[1] == 0 || fd_identity(ms_fd(f)) != f->ts_[1]) {
+	if (f->ts_[1] == 0 || fd_identity(ms_fd(f)) != f->ts_[1] || ur__close_queued(l, ms_fd(f))) {
 		f->owed_ = 0;
 		f->flags_ |= UR__F_CANCEL;
 		ur__complete_local(l, f, -ECANCELED);
@@ -296,7 +304,7 @@ unsigned ur__bufring_cancel_fd(struct ur_loop *l, int fd, bool one)
 	return n;
 }
 
-void ur__bufring_teardown(struct ur_loop *l, bool free_them)
+void ur__bufring_teardown(struct ur_loop *l)
 {
 	for (struct ur_bufring *br = l->bufrings; br; br = br->next) {
 		while (br->starved) {
@@ -307,6 +315,14 @@ void ur__bufring_teardown(struct ur_loop *l, bool free_them)
 			ur__complete_local(l, f, -ECANCELED);
 		}
 	}
-	while (free_them && l->bufrings)
-		unlink_and_free(l->bufrings);
+}
+
+/*
+ * The loop goes; its rings stay until ur_bufring_free(), in either order: the program may still
+ * hold buffers a completion gave it, and the ring pointer it keeps must not dangle.
+ */
+void ur__bufring_detach_all(struct ur_loop *l)
+{
+	while (l->bufrings)
+		detach(l->bufrings);
 }

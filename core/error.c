@@ -6,6 +6,9 @@
 
 #include "internal.h"
 
+/* errno values are small: the kernel's -errno results stop at -4095 (MAX_ERRNO). */
+#define UR__ERRNO_MAX 4095
+
 struct own_error {
 	int code;
 	const char *name;
@@ -17,6 +20,8 @@ static const struct own_error own[] = {
     {UR_ELOOPCLOSED, "UR_ELOOPCLOSED", "the event loop is closing"},
     {UR_EWRONGLOOP, "UR_EWRONGLOOP", "the future belongs to another event loop"},
     {UR_ENOTASK, "UR_ENOTASK", "the call must be made from inside a task"},
+    {UR_ERINGSIZE, "UR_ERINGSIZE",
+     "io_uring queue size out of range (SQ 3..32768 entries, CQ from the SQ size to 65536)"},
     {UR_ENONAME, "UR_ENONAME", "name not found"},
     {UR_ENAMETEMP, "UR_ENAMETEMP", "temporary failure in name resolution"},
     {UR_ENAMEFAIL, "UR_ENAMEFAIL", "non-recoverable failure in name resolution"},
@@ -100,6 +105,8 @@ const char *ur_strerror(int code)
 		const struct own_error *e = find_own(code);
 		return e ? e->text : "unknown error";
 	}
+	if (code < -UR__ERRNO_MAX)
+		return "unknown error"; /* also keeps -INT_MIN from being computed */
 	/* strerrordesc_np (glibc 2.32) is thread-safe and never formats "Unknown error N". */
 	const char *s = strerrordesc_np(-code);
 	return s ? s : "unknown error";
@@ -113,6 +120,8 @@ const char *ur_strerror_name(int code)
 		const struct own_error *e = find_own(code);
 		return e ? e->name : "UNKNOWN";
 	}
+	if (code < -UR__ERRNO_MAX)
+		return "UNKNOWN";
 	const char *s = strerrorname_np(-code);
 	return s ? s : "UNKNOWN";
 }

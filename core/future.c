@@ -31,6 +31,10 @@ int ur_future_set_deadline(struct ur_future *f, uint64_t timeout_ns)
 {
 	if (f->state_ == UR_FUTURE_PENDING)
 		return -EBUSY;
+	if (timeout_ns == UR_NO_DEADLINE) {
+		f->flags_ &= (uint16_t)~UR__F_DEADLINE;
+		return 0;
+	}
 	f->ts_[0] = (int64_t)(timeout_ns / UR_SEC);
 	f->ts_[1] = (int64_t)(timeout_ns % UR_SEC);
 	f->flags_ |= UR__F_DEADLINE;
@@ -98,7 +102,8 @@ int ur_cancel(struct ur_future *f)
 
 	if (f->state_ != UR_FUTURE_PENDING)
 		return -ENOENT;
-	if (f->flags_ & (UR__F_CANCEL | UR__F_READY))
+	UR__ASSERT_OWNER(l);
+	if (f->flags_ & (UR__F_CANCEL | UR__F_READY | UR__F_NOCANCEL))
 		return -EALREADY;
 	f->flags_ |= UR__F_CANCEL;
 	if (f->flags_ & UR__F_QUEUED) {
@@ -162,6 +167,7 @@ int ur_future_begin(struct ur_loop *l, struct ur_future *f)
 int ur_future_begin_hooked(struct ur_loop *l, struct ur_future *f,
                            const struct ur_cancel_hook *hook)
 {
+	UR__ASSERT_OWNER(l);
 	if (f->state_ == UR_FUTURE_PENDING)
 		return -EBUSY;
 	if (l->closing)
@@ -180,6 +186,7 @@ int ur_future_resolve(struct ur_future *f, int res)
 {
 	if (f->state_ != UR_FUTURE_PENDING || !(f->flags_ & UR__F_LOCAL))
 		return -EINVAL;
+	UR__ASSERT_OWNER(f->loop_);
 	if (f->flags_ & UR__F_READY)
 		return -EALREADY;
 	local_unlink(f->loop_, f);

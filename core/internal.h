@@ -5,7 +5,9 @@
 #ifndef UR_CORE_INTERNAL_H
 #define UR_CORE_INTERNAL_H
 
+#include <assert.h>
 #include <liburing.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -28,6 +30,8 @@ enum {
 	UR__F_LOCAL = 1u << 10,   /* completed by the program (ur_future_resolve), not the kernel */
 	UR__F_TASK = 1u << 11,    /* the future of a task: cancelling it cancels the task */
 	UR__F_FIXUP = 1u << 12,   /* its result needs translating (timeout, cancel-by-fd) */
+	UR__F_SEEN = 1u << 13,    /* scratch mark of a wait's duplicate check, never left set */
+	UR__F_NOCANCEL = 1u << 14, /* ur_cancel refuses (-EALREADY): a cancelled task's close */
 };
 
 /*
@@ -48,6 +52,17 @@ static inline uint64_t ur__ud(struct ur_future *f, unsigned tag)
 	return (uint64_t)(uintptr_t)f | tag;
 }
 
+/* The future a user_data names (NULL: the loop's own SQE), and which SQE of its chain. */
+static inline struct ur_future *ur__ud_future(uint64_t ud)
+{
+	return (struct ur_future *)(uintptr_t)(ud & ~(uint64_t)UR__TAG_MASK);
+}
+
+static inline unsigned ur__ud_tag(uint64_t ud)
+{
+	return (unsigned)(ud & UR__TAG_MASK);
+}
+
 struct ur_loop {
 	struct io_uring ring;
 	uint32_t setup_flags; /* IORING_SETUP_* in force */
@@ -58,7 +73,8 @@ struct ur_loop {
 	unsigned refs;
 	bool running;
 	bool stopping;
-	bool closing;
+	bool freeing; /* ur_loop_free has begun: no new tasks */
+	bool closing; /* ... and tasks are gone: nothing new starts */
 
 	/* local queue: SQEs that found the SQ full, FIFO, chains kept whole */
 	struct io_uring_sqe *backlog;
@@ -72,7 +88,8 @@ struct ur_loop {
 	atomic_uint posters;      /* ur_loop_post calls in progress on other threads */
 	atomic_bool posts_closed; /* teardown: ur_loop_post refuses from now on */
 	int wake_fd;
-	int poll_fd; /* eventfd registered with the ring, for hosts (ur_loop_fd), or -1 */
+	atomic_int poll_fd; /* eventfd registered with the ring, for hosts (ur_loop_fd), or -1;
+	                       written once, read by wakers on other threads */
 	uint64_t wake_buf;
 	struct ur_future wake_f;
 
@@ -94,12 +111,30 @@ struct ur_loop {
 
 	struct ur_loop_stats stats;
 	uint8_t probe[32]; /* one bit per IORING_OP_* the kernel supports */
+	pthread_t owner;   /* the thread that created the loop (debug builds check calls) */
 };
+
+/*
+ * Debug builds (no NDEBUG) check that a loop-thread-only call is made on the loop's thread: a
+ * call from another thread races with the loop on memory that has no lock, and with
+ * SINGLE_ISSUER the kernel would refuse its submissions anyway. Release builds pay nothing.
+ */
+#ifndef NDEBUG
+#define UR__ASSERT_OWNER(l)                                                                        \
+	assert(pthread_equal((l)->owner, pthread_self()) &&                                        \
+	       "urio: a loop-thread-only call was made on a thread other than the loop's owner "   \
+	       "(use ur_loop_post)")
+#else
+#define UR__ASSERT_OWNER(l) ((void)0)
+#endif
 
 /*
  * An operation being started: the SQEs reserved for its chain. The start call preps @sqe (and
  * @aux, if it asked for one), then hands it to ur__op_end().
  */
+/* The longest chain a start makes: aux + operation + linked timeout (close with a deadline). */
+#define UR__MAX_CHAIN 3u
+
 struct ur__op {
 	struct io_uring_sqe *aux;
 	struct io_uring_sqe *sqe;
@@ -115,6 +150,8 @@ int ur__reserve(struct ur_loop *l, unsigned n, struct io_uring_sqe **out);
 /* Local queue (core/submit.c). */
 unsigned ur__backlog_flush(struct ur_loop *l);
 unsigned ur__backlog_drop(struct ur_loop *l, struct ur_future *f);
+void ur__backlog_cancel_all(struct ur_loop *l);
+bool ur__close_queued(struct ur_loop *l, int fd);
 int ur__enter(struct ur_loop *l, unsigned wait_nr);
 
 /* Completions (core/future.c). */
@@ -137,7 +174,8 @@ void ur__bufring_starve(struct ur_bufring *br, struct ur_future *f);
 bool ur__bufring_unstarve(struct ur_bufring *br, struct ur_future *f);
 void ur__bufring_done(struct ur_future *f);
 unsigned ur__bufring_cancel_fd(struct ur_loop *l, int fd, bool one);
-void ur__bufring_teardown(struct ur_loop *l, bool free_them);
+void ur__bufring_teardown(struct ur_loop *l);
+void ur__bufring_detach_all(struct ur_loop *l);
 
 /* Tasks (core/task.c). */
 void ur__sched_run(struct ur_loop *l);
@@ -168,7 +206,7 @@ struct ur_task {
 	struct ur_future *awaiting;           /* the future it waits on, for cancellation */
 	void (*on_cancel)(struct ur_task *t, void *state); /* a combinator's waiting state */
 	void *on_cancel_state;
-	uint64_t deadline; /* for the next task-style operation; 0 = none */
+	uint64_t deadline; /* for the next task-style operation; UR_NO_DEADLINE = none */
 	uint8_t state;
 	bool queued;
 	bool cancel;
@@ -189,6 +227,9 @@ struct ur_task {
  */
 extern _Thread_local struct ur_task *ur__current __attribute__((tls_model("initial-exec")));
 
+/* The loop whose ur_loop_run() is on this thread's stack (innermost), or NULL. */
+extern _Thread_local struct ur_loop *ur__running __attribute__((tls_model("initial-exec")));
+
 static inline struct ur_task *ur__task_self(void)
 {
 	return ur__current;
@@ -198,7 +239,7 @@ static inline struct ur_task *ur__task_self(void)
 static inline uint64_t ur__task_take_deadline(struct ur_task *t)
 {
 	uint64_t d = t->deadline;
-	t->deadline = 0;
+	t->deadline = UR_NO_DEADLINE;
 	return d;
 }
 
@@ -241,6 +282,7 @@ static inline bool ur__supports(const struct ur_loop *l, unsigned op)
 static inline int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned opcode,
                                unsigned naux, struct ur__op *op)
 {
+	UR__ASSERT_OWNER(l);
 	if (f->state_ == UR_FUTURE_PENDING)
 		return -EBUSY;
 	if (l->closing)

@@ -14,6 +14,8 @@
 #define DEFAULT_SQ       256u
 #define DEFAULT_PER_TURN 1024u
 #define REAP_BATCH       64u
+#define MAX_SQ           32768u /* IORING_MAX_ENTRIES */
+#define MAX_CQ           65536u /* IORING_MAX_CQ_ENTRIES */
 
 /*
  * The optional setup flags, best first. On -EINVAL the first remaining one is dropped and setup
@@ -96,9 +98,15 @@ int ur_loop_new(struct ur_loop **loopp, const struct ur_loop_opts *opts)
 	if (!o.sq_entries)
 		o.sq_entries = DEFAULT_SQ;
 	if (!o.cq_entries)
-		o.cq_entries = o.sq_entries * 8;
-	if (o.cq_entries < o.sq_entries)
-		return -EINVAL;
+		o.cq_entries = o.sq_entries > MAX_CQ / 8 ? MAX_CQ : o.sq_entries * 8;
+	/*
+	 * An SQ smaller than the longest chain (aux + operation + linked timeout) could never take
+	 * that chain: it would wait in the local queue forever. Above the kernel's maxima the
+	 * kernel would clamp or say -EINVAL; a size of its own says which number is wrong.
+	 */
+	if (o.sq_entries < UR__MAX_CHAIN || o.sq_entries > MAX_SQ || o.cq_entries < o.sq_entries ||
+	    o.cq_entries > MAX_CQ)
+		return UR_ERINGSIZE;
 	if (!o.max_per_turn)
 		o.max_per_turn = DEFAULT_PER_TURN;
 
@@ -106,9 +114,10 @@ int ur_loop_new(struct ur_loop **loopp, const struct ur_loop_opts *opts)
 	if (!l)
 		return -ENOMEM;
 	l->flags = o.flags;
+	l->owner = pthread_self();
 	l->max_per_turn = o.max_per_turn;
 	l->wake_fd = -1;
-	l->poll_fd = -1;
+	atomic_init(&l->poll_fd, -1);
 	atomic_init(&l->posts, NULL);
 	atomic_init(&l->posters, 0);
 	atomic_init(&l->posts_closed, false);
@@ -253,12 +262,23 @@ static bool dispatch(struct ur_loop *l)
 	return true;
 }
 
+_Thread_local struct ur_loop *ur__running;
+
 int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 {
 	int ret = 0;
 
+	UR__ASSERT_OWNER(l);
 	if (l->running)
 		return -EBUSY;
+	/*
+	 * A task may drive another loop: for that loop's callbacks and tasks this is no task, and
+	 * when the run ends the task is current again.
+	 */
+	struct ur_task *outer_task = ur__current;
+	struct ur_loop *outer_loop = ur__running;
+	ur__current = NULL;
+	ur__running = l;
 	l->running = true;
 	l->stopping = false;
 	if (l->poll_fd >= 0)
@@ -284,6 +304,8 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 	if (ret >= 0 && (io_uring_sq_ready(&l->ring) || l->bl_len))
 		ret = ur__enter(l, 0);
 	l->running = false;
+	ur__running = outer_loop;
+	ur__current = outer_task;
 	if (ret < 0)
 		return ret;
 	return (int)(l->pending + l->refs + l->jobs);
@@ -291,6 +313,7 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 
 void ur_loop_stop(struct ur_loop *l)
 {
+	UR__ASSERT_OWNER(l);
 	l->stopping = true;
 }
 
@@ -303,6 +326,7 @@ void ur_loop_stop(struct ur_loop *l)
  */
 int ur_loop_fd(struct ur_loop *l)
 {
+	UR__ASSERT_OWNER(l);
 	if (l->poll_fd >= 0)
 		return l->poll_fd;
 	int saved = errno;
@@ -314,7 +338,7 @@ int ur_loop_fd(struct ur_loop *l)
 			close(fd);
 		return ret;
 	}
-	l->poll_fd = fd;
+	atomic_store_explicit(&l->poll_fd, fd, memory_order_release);
 	return fd;
 }
 
@@ -335,11 +359,13 @@ unsigned ur_loop_pending(const struct ur_loop *l)
 
 void ur_loop_ref(struct ur_loop *l)
 {
+	UR__ASSERT_OWNER(l);
 	l->refs++;
 }
 
 void ur_loop_unref(struct ur_loop *l)
 {
+	UR__ASSERT_OWNER(l);
 	if (l->refs)
 		l->refs--;
 }
@@ -388,12 +414,23 @@ int ur_loop_post(struct ur_loop *l, struct ur_post *p)
 	return 0;
 }
 
+/*
+ * Wakes the loop through its eventfd, whose read is always in flight; that read's completion
+ * makes the ring signal the host's eventfd (ur_loop_fd) as any completion does. Except that with
+ * DEFER_TASKRUN (6.18 at least) an eventfd registered with the ring and signalled from inside the
+ * write of another eventfd wakes its pollers the first time only: reproduced with raw liburing
+ * in tools/repro/eventfd_in_eventfd.c. So a loop that has a host's eventfd gets it written here
+ * directly as well: one more write(2) per cross-thread wake-up, for embedded loops only.
+ */
 void ur_loop_wake(struct ur_loop *l)
 {
 	uint64_t one = 1;
 	int saved = errno;
 	/* EAGAIN means the counter is already non-zero: the loop is being woken anyway. */
 	ssize_t r = write(l->wake_fd, &one, sizeof(one));
+	int host = atomic_load_explicit(&l->poll_fd, memory_order_acquire);
+	if (host >= 0)
+		r = write(host, &one, sizeof(one));
 	(void)r;
 	errno = saved;
 }
@@ -402,13 +439,21 @@ void ur_loop_wake(struct ur_loop *l)
  * Teardown: complete what never reached the kernel, ask the kernel to cancel everything else
  * (IORING_ASYNC_CANCEL_ANY, 5.19), and reap until every SQE has had its final completion. Only
  * then is anything freed, so no completion can land in freed memory.
+ *
+ * Callbacks run all along, and may call back into the loop. While tasks unwind the loop runs
+ * normally (ur_loop_run is on the stack, so nested runs and waits say -EBUSY); new tasks are
+ * refused from the start (l->freeing), or a cancelled task could keep spawning forever. While
+ * the kernel is drained the loop is marked running, so ur_loop_run, waits and a second
+ * ur_loop_free are refused exactly as from a callback of a normal turn.
  */
 void ur_loop_free(struct ur_loop **loopp)
 {
 	struct ur_loop *l = loopp ? *loopp : NULL;
-	if (!l || l->running)
-		return; /* from inside the loop's own run: refused, the loop is left as it is */
+	if (!l || l->running || l->freeing)
+		return; /* from inside the loop's own run or teardown: refused, nothing changes */
+	UR__ASSERT_OWNER(l);
 	*loopp = NULL;
+	l->freeing = true;
 
 	/* Tasks first, while the loop still works: they may need it to unwind. */
 	ur__tasks_teardown(l);
@@ -416,23 +461,15 @@ void ur_loop_free(struct ur_loop **loopp)
 	while (l->jobs > 0)
 		if (ur_loop_run(l, UR_RUN_ONCE) < 0)
 			break;
+
+	struct ur_loop *outer = ur__running;
+	ur__running = l;
+	l->running = true;
 	run_posts(l);
 	l->closing = true;
 	ur__locals_cancel(l); /* program-completed futures nobody will resolve now */
-	for (unsigned i = 0; i < l->bl_len; i++) {
-		struct io_uring_sqe *s = &l->backlog[l->bl_head + i];
-		struct ur_future *f = (void *)(uintptr_t)(s->user_data & ~(uint64_t)UR__TAG_MASK);
-		if ((s->user_data & UR__TAG_MASK) == UR__TAG_SKIP)
-			continue;
-		l->inflight--;
-		if (f && (f->flags_ & UR__F_QUEUED)) {
-			f->flags_ &= (uint16_t)~UR__F_QUEUED;
-			f->owed_ = 0;
-			ur__complete_local(l, f, -ECANCELED);
-		}
-	}
-	l->bl_len = l->bl_head = 0;
-	ur__bufring_teardown(l, false); /* recvs waiting for a buffer complete, -ECANCELED */
+	ur__backlog_cancel_all(l);
+	ur__bufring_teardown(l); /* recvs waiting for a buffer complete, -ECANCELED */
 
 	for (int round = 0; l->inflight > 0 || l->ready_head; round++) {
 		ur__run_ready(l);
@@ -453,7 +490,8 @@ void ur_loop_free(struct ur_loop **loopp)
 	run_posts(l);
 	ur__locals_cancel(l);
 	ur__run_ready(l); /* what those last posts resolved or cancelled */
-	ur__bufring_teardown(l, true);
+	ur__bufring_detach_all(l);
+	ur__running = outer;
 	io_uring_queue_exit(&l->ring);
 	close(l->wake_fd);
 	if (l->poll_fd >= 0)

@@ -37,8 +37,6 @@
 #endif
 #endif
 
-#define MAX_SIZE ((size_t)1 << 30) /* per stack; 64 of them still fit any 64-bit address space */
-
 struct ur__stack_slot {
 	struct ur__stack_slot *next; /* on a free list */
 	struct ur__stack_arena *arena;
@@ -60,7 +58,7 @@ int ur__stack_pool_init(struct ur__stack_pool *p, size_t default_size)
 	size_t size = default_size ? default_size : UR__STACK_DEFAULT_SIZE;
 	*p = (struct ur__stack_pool){0};
 	p->page = page > 0 ? (size_t)page : 4096;
-	if (size > MAX_SIZE)
+	if (size > UR__STACK_MAX_SIZE)
 		return -EINVAL;
 	p->size = (size + p->page - 1) & ~(p->page - 1);
 	p->warm_max = UR__STACK_WARM_MAX;
@@ -173,7 +171,7 @@ static int get_single(struct ur__stack_pool *p, size_t size, struct ur__stack_sl
 int ur__stack_get(struct ur__stack_pool *p, size_t size, struct ur__stack *out)
 {
 	int saved = errno;
-	if (size > MAX_SIZE)
+	if (size > UR__STACK_MAX_SIZE)
 		return -EINVAL;
 	size = size ? (size + p->page - 1) & ~(p->page - 1) : p->size;
 

@@ -14,6 +14,8 @@
 #define UR__STACK_DEFAULT_SIZE (256u * 1024u) /* OpenSSL's deepest handshake path fits */
 #define UR__STACK_ARENA_SLOTS  64u
 #define UR__STACK_WARM_MAX     64u /* free stacks kept committed; the rest are given back */
+/* Largest stack a task may ask for; 64 of them still fit any 64-bit address space. */
+#define UR__STACK_MAX_SIZE ((size_t)1 << 30)
 
 struct ur__stack_slot;
 struct ur__stack_arena;

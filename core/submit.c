@@ -149,3 +149,46 @@ int ur__enter(struct ur_loop *l, unsigned wait_nr)
 		ret = 0;
 	return ret;
 }
+
+/*
+ * Teardown: nothing queued locally will reach the kernel now. Every future waiting there
+ * completes with -ECANCELED on the next pass over the ready list; the loop's own SQEs just go.
+ */
+void ur__backlog_cancel_all(struct ur_loop *l)
+{
+	for (unsigned i = 0; i < l->bl_len; i++) {
+		struct io_uring_sqe *s = &l->backlog[l->bl_head + i];
+		struct ur_future *f = ur__ud_future(s->user_data);
+		if (ur__ud_tag(s->user_data) == UR__TAG_SKIP)
+			continue;
+		l->inflight--;
+		if (f && (f->flags_ & UR__F_QUEUED)) {
+			f->flags_ &= (uint16_t)~UR__F_QUEUED;
+			f->owed_ = 0;
+			ur__complete_local(l, f, -ECANCELED);
+		}
+	}
+	l->bl_len = l->bl_head = 0;
+}
+
+/*
+ * True if a close of @fd is written but not yet submitted (in the SQ or the local queue). The
+ * descriptor is still open then, yet whoever started the close has given up on it. Scans both
+ * queues: only for the rare re-arm of a multishot recv.
+ */
+bool ur__close_queued(struct ur_loop *l, int fd)
+{
+	struct io_uring_sq *sq = &l->ring.sq;
+	for (unsigned i = sq->sqe_head; i != sq->sqe_tail; i++) {
+		const struct io_uring_sqe *s = &sq->sqes[i & sq->ring_mask];
+		if (s->opcode == IORING_OP_CLOSE && s->fd == fd)
+			return true;
+	}
+	for (unsigned i = 0; i < l->bl_len; i++) {
+		const struct io_uring_sqe *s = &l->backlog[l->bl_head + i];
+		if (s->opcode == IORING_OP_CLOSE && s->fd == fd &&
+		    ur__ud_tag(s->user_data) != UR__TAG_SKIP)
+			return true;
+	}
+	return false;
+}

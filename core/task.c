@@ -205,12 +205,16 @@ int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
 	*out = NULL;
 	if (!fn)
 		return -EINVAL;
-	if (l->closing)
+	if (l->freeing)
 		return UR_ELOOPCLOSED;
-	if (opts)
+	UR__ASSERT_OWNER(l);
+	if (opts) {
 		for (size_t i = 0; i < sizeof(opts->reserved) / sizeof(opts->reserved[0]); i++)
 			if (opts->reserved[i])
 				return -EINVAL;
+		if (opts->stack_size > UR__STACK_MAX_SIZE)
+			return -EINVAL; /* refused now, not when the task first runs */
+	}
 	if (!l->stacks_ready) {
 		int ret = ur__stack_pool_init(&l->stacks, 0);
 		if (ret < 0)
@@ -224,6 +228,7 @@ int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
 	t->fn = fn;
 	t->arg = arg;
 	t->stack_size = opts ? opts->stack_size : 0;
+	t->deadline = UR_NO_DEADLINE;
 	t->state = T_NEW;
 	ur_future_init(&t->fut, NULL, NULL);
 	ur__future_begin_local(l, &t->fut, UR__F_TASK);

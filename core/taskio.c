@@ -6,6 +6,7 @@
  * completion, so the kernel never writes to a stack that has moved on.
  */
 #include <errno.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -23,7 +24,7 @@ static int prologue(struct ur_future *f, struct ur_loop **l)
 	f->cb_ = NULL;
 	f->arg_ = NULL;
 	uint64_t d = ur__task_take_deadline(t);
-	if (d)
+	if (d != UR_NO_DEADLINE)
 		ur_future_set_deadline(f, d);
 	*l = ur__task_loop(t);
 	return 0;
@@ -77,7 +78,9 @@ int ur_openat(int dfd, const char *path, int flags, mode_t mode)
 
 /*
  * Closing is how a cancelled task cleans up, so cancellation does not stop it: the close is
- * started and awaited to its end even in a cancelled task.
+ * started and awaited to its end even in a cancelled task, and a cancellation that arrives
+ * while it waits (in urio's local queue, say) cannot take it back (UR__F_NOCANCEL). If it
+ * cannot be started at all (no memory for the local queue), close(2) does it here.
  */
 int ur_close(int fd)
 {
@@ -87,7 +90,14 @@ int ur_close(int fd)
 		return UR_ENOTASK;
 	ur_future_init(&f, NULL, NULL);
 	int r = ur_close_start(ur__task_loop(t), &f, fd);
-	return r < 0 ? r : ur__await_uninterrupted(&f);
+	if (r < 0) {
+		int saved = errno;
+		r = close(fd) == 0 ? 0 : -errno;
+		errno = saved;
+		return r;
+	}
+	f.flags_ |= UR__F_NOCANCEL;
+	return ur__await_uninterrupted(&f);
 }
 
 int ur_fsync(int fd, int datasync)

@@ -54,6 +54,36 @@ static void *worker(void *unused)
 	return NULL;
 }
 
+/*
+ * fork() copies the pool's state but not its threads: a child would queue jobs nobody runs. The
+ * lock is held across fork (so the child's copy is consistent), and the child starts afresh:
+ * no workers, and none of the parent's jobs (they belong to the parent's loops).
+ */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&pool.lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&pool.lock);
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&pool.lock, NULL);
+	pthread_cond_init(&pool.cond, NULL);
+	pool.head = pool.tail = NULL;
+	pool.started = false;
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 /* Starts the workers on first use. Called with pool.lock held. */
 static int pool_start(void)
 {
@@ -127,6 +157,7 @@ int ur_to_thread(int (*fn)(void *), void *arg)
 	j->post.fn = job_posted;
 	j->post.arg = j;
 
+	pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&pool.lock);
 	int r = pool_start();
 	if (r == 0) {
@@ -148,13 +179,12 @@ int ur_to_thread(int (*fn)(void *), void *arg)
 	struct ur_future timer;
 	uint64_t d = ur__task_take_deadline(t);
 	ur_future_init(&timer, timer_wake, t);
-	if (d && ur_timeout_start(l, &timer, d, 0) < 0)
-		d = 0;
+	bool timed = d != UR_NO_DEADLINE && ur_timeout_start(l, &timer, d, 0) == 0;
 	ur__task_set_cancel_hook(t, cancel_wake, NULL);
-	while (!j->done && !ur__task_cancelled(t) && !(d && ur_future_done(&timer)))
+	while (!j->done && !ur__task_cancelled(t) && !(timed && ur_future_done(&timer)))
 		ur__task_wait(t);
 	ur__task_set_cancel_hook(t, NULL, NULL);
-	if (d && !ur_future_done(&timer)) {
+	if (timed && !ur_future_done(&timer)) {
 		ur_cancel(&timer);
 		ur_future_set_callback(&timer, NULL, NULL);
 		ur__await_uninterrupted(&timer);

@@ -30,6 +30,8 @@ UR_EXPORT int ur_bufring_new(struct ur_loop *loop, struct ur_bufring **br, unsig
 /*
  * Unregisters and frees the ring and its buffers; sets *@br to NULL. No operation may still be
  * using it (cancel them and wait for their final completions first): returns -EBUSY otherwise.
+ * The ring is the program's to free, before or after its loop: ur_loop_free() only unregisters
+ * it (its buffers stay readable; recycling then does nothing), and never frees it.
  */
 UR_EXPORT int ur_bufring_free(struct ur_bufring **br);
 

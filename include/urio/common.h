@@ -23,6 +23,13 @@
 #define UR_MSEC UINT64_C(1000000)
 #define UR_SEC  UINT64_C(1000000000)
 
+/*
+ * "No deadline", wherever a duration bounds a wait (ur_future_set_deadline(), ur_deadline(),
+ * streams). A duration of 0 is a deadline that has already passed: the operation expires at once
+ * unless it completes when issued.
+ */
+#define UR_NO_DEADLINE UINT64_MAX
+
 #ifdef __cplusplus
 extern "C" {
 #endif

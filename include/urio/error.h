@@ -25,6 +25,7 @@ enum ur_error {
 	UR_ELOOPCLOSED = -30001, /* the loop is being torn down; nothing new may start */
 	UR_EWRONGLOOP = -30002,  /* the future belongs to another loop */
 	UR_ENOTASK = -30003,     /* the call must be made from inside a task */
+	UR_ERINGSIZE = -30004,   /* ring size out of range: SQ 3..32768, CQ SQ..65536 entries */
 
 	/* resolver (urio/resolve.h): -30100 .. -30199 */
 	UR_ENONAME = -30100,   /* the name does not exist, or has no address of that family */

@@ -77,6 +77,8 @@ UR_EXPORT void ur_future_set_callback(struct ur_future *f, ur_callback_fn *cb, v
  * reaches the kernel, the kernel cancels it and the future completes with -ETIMEDOUT. Implemented
  * as an IORING_OP_LINK_TIMEOUT linked to the operation, so it costs no extra system call. Applies
  * to one start only; not allowed on timeouts or multishot operations (their start returns -EINVAL).
+ * @timeout_ns == 0 expires at once (the operation completes only if it can when issued, as with
+ * ur_deadline(0)); UR_NO_DEADLINE removes a deadline set earlier.
  * Returns 0, or -EBUSY if @f is pending.
  */
 UR_EXPORT int ur_future_set_deadline(struct ur_future *f, uint64_t timeout_ns);

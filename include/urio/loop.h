@@ -6,7 +6,8 @@
  * together when the loop next enters the kernel; every completion that is ready is reaped in one
  * pass. A loop belongs to the thread that created it: every call below except ur_loop_wake() and
  * ur_loop_post() must be made on that thread (the ring is set up with IORING_SETUP_SINGLE_ISSUER
- * where the kernel has it).
+ * where the kernel has it). Debug builds (without NDEBUG) assert it, with a message naming the
+ * mistake; release builds do not check.
  */
 #ifndef URIO_LOOP_H
 #define URIO_LOOP_H
@@ -34,8 +35,10 @@ enum ur_loop_flags {
 };
 
 struct ur_loop_opts {
-	uint32_t sq_entries;   /* submission queue size; default 256, rounded up to a power of 2 */
-	uint32_t cq_entries;   /* completion queue size; default 8 * sq_entries, at least sq */
+	uint32_t sq_entries;   /* submission queue size, 3..32768; default 256, rounded up to a
+	                          power of 2 */
+	uint32_t cq_entries;   /* completion queue size, sq_entries..65536; default 8 * sq_entries
+	                          (at most 65536) */
 	uint32_t flags;        /* enum ur_loop_flags */
 	uint32_t max_per_turn; /* fairness cap: completions handled before submitting again;
 	                          default 1024 */
@@ -55,17 +58,20 @@ enum ur_run_mode {
  * Creates a loop. @opts may be NULL for the defaults. Setup asks for SINGLE_ISSUER, DEFER_TASKRUN,
  * COOP_TASKRUN and SUBMIT_ALL and drops them one by one while the kernel refuses; the opcodes the
  * kernel supports are probed once here.
- * Returns 0 and stores the loop in *@loop, or -EINVAL (bad opts), -ENOMEM, -ENOSYS (no io_uring, or
- * a kernel without IORING_FEAT_NODROP), or the error of io_uring_setup(2).
+ * Returns 0 and stores the loop in *@loop, or -EINVAL (bad flags or reserved fields),
+ * UR_ERINGSIZE (a queue size out of the ranges below), -ENOMEM, -ENOSYS (no io_uring, or a kernel
+ * without IORING_FEAT_NODROP), or the error of io_uring_setup(2).
  */
 UR_EXPORT int ur_loop_new(struct ur_loop **loop, const struct ur_loop_opts *opts);
 
 /*
  * Tears the loop down and sets *@loop to NULL. Operations still pending are cancelled and their
  * final completions awaited, so their callbacks run (mostly with -ECANCELED) before this returns;
- * starting anything from those callbacks fails with UR_ELOOPCLOSED. Nothing the kernel may still
+ * starting anything from those callbacks fails with UR_ELOOPCLOSED, and ur_loop_free(),
+ * ur_loop_run() and waits on this loop are refused (-EBUSY / nothing done) as from any callback. Nothing the kernel may still
  * touch is freed early. Tasks still alive are cancelled and run until they return, and
- * ur_to_thread work still running is waited for, first. Program-completed futures
+ * ur_to_thread work still running is waited for, first; ur_spawn() fails with UR_ELOOPCLOSED from
+ * the moment teardown begins, so a cancelled task cannot keep it going. Program-completed futures
  * (ur_future_begin) complete with -ECANCELED. NULL and *@loop == NULL are accepted; a call from
  * inside ur_loop_run() of the same loop (a callback or a task) does nothing.
  */

@@ -44,14 +44,16 @@ struct ur_task_opts {
  * for the call and freed after it), runs the loop until that task has returned and stores its
  * return value in *@result (may be NULL). Tasks still running when main returns are cancelled and
  * awaited when the loop is a temporary one; on a caller's loop they are left alone.
- * Returns 0, or -errno / UR_E* if the loop or the task could not be made.
+ * Returns 0, or -errno / UR_E* if the loop or the task could not be made, or -EBUSY (nothing
+ * started) when called from inside a task or from a loop callback: a nested run could never end.
  */
 UR_EXPORT int ur_run(struct ur_loop *loop, ur_task_fn *main, void *arg, int *result);
 
 /*
  * Creates a task running @fn(@arg) on @loop; it starts on the loop's next turn (never inside
  * this call). @opts may be NULL. The task is the caller's until ur_join() or ur_task_detach().
- * Returns 0 and stores it in *@task, or -ENOMEM, -EINVAL, UR_ELOOPCLOSED.
+ * Returns 0 and stores it in *@task, or -ENOMEM, -EINVAL (also a stack_size above 1 GiB),
+ * UR_ELOOPCLOSED (ur_loop_free() has begun).
  */
 UR_EXPORT int ur_spawn(struct ur_loop *loop, struct ur_task **task, ur_task_fn *fn, void *arg,
                        const struct ur_task_opts *opts);
@@ -92,7 +94,10 @@ UR_EXPORT bool ur_cancelled(void);
  * initialised without a callback. Inside a task, suspends it; outside any task, runs @f's loop
  * until @f is done. In a task being cancelled, @f is cancelled, its final completion still
  * awaited (its memory may be on this stack), and -ECANCELED returned.
- * Returns f->res, -EINVAL (never started, or has a callback), -EBUSY (another awaiter).
+ * Returns f->res, -EINVAL (never started), -EBUSY (has a callback, or another awaiter, or called
+ * from a loop callback), -EDEADLK (a task awaiting its own future), UR_EWRONGLOOP (a task awaiting
+ * a pending future of another loop). The same errors hold for every wait below; those given an
+ * array also return -EINVAL if a future is in it twice.
  */
 UR_EXPORT int ur_await(struct ur_future *f);
 
@@ -135,7 +140,8 @@ struct ur_as_completed {
 	struct ur_future *done_head_, *done_tail_;
 	struct ur_task *waiter_;
 };
-UR_EXPORT void ur_as_completed_init(struct ur_as_completed *it, struct ur_future **fs, size_t n);
+/* init returns 0, or -EINVAL (a future twice in @fs; the iterator then yields nothing). */
+UR_EXPORT int ur_as_completed_init(struct ur_as_completed *it, struct ur_future **fs, size_t n);
 UR_EXPORT int ur_as_completed_next(struct ur_as_completed *it, struct ur_future **f);
 UR_EXPORT void ur_as_completed_stop(struct ur_as_completed *it);
 
@@ -158,7 +164,8 @@ UR_EXPORT int ur_yield(void);
 
 /*
  * Gives the next operation the current task starts (ur_read, ur_recv, ... below) a deadline:
- * it ends with -ETIMEDOUT if not done in @timeout_ns. Applies to one operation.
+ * it ends with -ETIMEDOUT if not done in @timeout_ns. Applies to one operation. 0 expires at once
+ * (as ur_future_set_deadline(f, 0) does); UR_NO_DEADLINE takes back a deadline not yet used.
  */
 UR_EXPORT void ur_deadline(uint64_t timeout_ns);
 
@@ -167,7 +174,9 @@ UR_EXPORT void ur_deadline(uint64_t timeout_ns);
  * returns; returns its return value. The pool is process-wide and starts on first use with
  * ur_thread_pool_size() threads (default 4). Cancelled or timed out (ur_deadline), the task
  * resumes at once with -ECANCELED / -ETIMEDOUT while @fn runs to completion on its thread,
- * its result dropped: @arg must stay valid until @fn returns.
+ * its result dropped: @arg must stay valid until @fn returns. A child of fork() starts a pool of
+ * its own on first use (the parent's workers do not exist there; jobs queued by the parent are
+ * not run in the child).
  * Returns @fn's result, -ENOMEM, UR_ENOTASK.
  */
 UR_EXPORT int ur_to_thread(int (*fn)(void *), void *arg);

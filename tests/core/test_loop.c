@@ -20,7 +20,7 @@ Test(loop, options_are_validated)
 	o = (struct ur_loop_opts){.flags = 1u << 20};
 	cr_assert_eq(ur_loop_new(&l, &o), -EINVAL);
 	o = (struct ur_loop_opts){.sq_entries = 64, .cq_entries = 32};
-	cr_assert_eq(ur_loop_new(&l, &o), -EINVAL);
+	cr_assert_eq(ur_loop_new(&l, &o), UR_ERINGSIZE);
 	ur_loop_free(NULL);
 	l = NULL;
 	ur_loop_free(&l);
