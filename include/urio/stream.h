@@ -46,8 +46,7 @@ struct ur_stream_ops {
 #define UR_STREAM_LIMIT_DEFAULT ((size_t)64 * 1024)
 #define UR_STREAM_LIMIT_MAX     ((size_t)1 << 30)
 
-/* "No deadline", for ur_stream_set_deadline(). */
-#define UR_NO_DEADLINE UINT64_MAX
+/* "No deadline", for ur_stream_set_deadline(), is UR_NO_DEADLINE (urio/common.h). */
 
 struct ur_stream {
 	/* public, read-only */
