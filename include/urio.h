@@ -20,5 +20,6 @@
 #include "urio/net.h"
 #include "urio/tls.h"
 #include "urio/server.h"
+#include "urio/http.h"
 
 #endif

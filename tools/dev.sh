@@ -23,8 +23,9 @@ cd "$top"
 
 # clang: to check the other CPU's context switch assembles, and libFuzzer; fio: the anchor of
 # bench_file; node-llhttp: llhttp's C sources for the HTTP parser's differential check.
+# zlib1g-dev: the HTTP client's gzip/deflate; nginx-light: the HTTP client's tests against nginx.
 packages=(gcc clang meson ninja-build pkg-config liburing-dev libssl-dev libcriterion-dev valgrind
-	python3 fio openssl node-llhttp)
+	python3 fio openssl node-llhttp zlib1g-dev nginx-light)
 
 # Only the benchmarks need these (tools/bench/fetch.py).
 bench_packages=(nginx-light curl wrk python3-aiohttp gnuplot-nox)
