@@ -27,8 +27,8 @@ cd "$top"
 packages=(gcc clang meson ninja-build pkg-config liburing-dev libssl-dev libcriterion-dev valgrind
 	python3 fio openssl node-llhttp zlib1g-dev nginx-light)
 
-# Only the benchmarks need these (tools/bench/fetch.py).
-bench_packages=(nginx-light curl wrk python3-aiohttp gnuplot-nox)
+# Only the benchmarks need these (tools/bench/fetch.py; libuv for bench_echo).
+bench_packages=(nginx-light curl wrk python3-aiohttp gnuplot-nox libuv1-dev)
 
 need_packages() {
 	local missing=()
