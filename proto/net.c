@@ -243,6 +243,24 @@ int ur_tcp_connect(struct ur_stream *s, const char *host, uint16_t port,
 	return make_stream(s, he.att[w].fd, o);
 }
 
+int ur__stream_op_start(struct ur_loop *loop, struct ur_future *f, struct ur_stream_op *op,
+                        ssize_t (*run)(struct ur_stream_op *));
+
+static ssize_t run_connect(struct ur_stream_op *op)
+{
+	return ur_tcp_connect(op->s_, op->ext_[0], op->port_, op->ext_[1]);
+}
+
+int ur_tcp_connect_start(struct ur_loop *loop, struct ur_future *f, struct ur_stream_op *op,
+                         struct ur_stream *s, const char *host, uint16_t port,
+                         const struct ur_connect_opts *o)
+{
+	if (ur_future_state(f) == UR_FUTURE_PENDING)
+		return -EBUSY; /* before @op is touched: it may belong to that start */
+	*op = (struct ur_stream_op){.s_ = s, .ext_ = {host, o}, .port_ = port};
+	return ur__stream_op_start(loop, f, op, run_connect);
+}
+
 int ur_addr_unix(const char *path, struct ur_addr *out)
 {
 	struct sockaddr_un *un = (struct sockaddr_un *)&out->ss;

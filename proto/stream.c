@@ -329,3 +329,139 @@ int ur_stream_close(struct ur_stream *s)
 	s->cap_ = s->head_ = s->tail_ = 0;
 	return r;
 }
+
+/* --- heap streams and future-returning operations --------------------------------------------- */
+
+int ur_stream_new(struct ur_stream **out, int fd, size_t limit)
+{
+	struct ur_stream *s = malloc(sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	int r = ur_stream_init(s, fd, limit);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+void ur_stream_free(struct ur_stream **s)
+{
+	if (!*s)
+		return;
+	if ((*s)->fd >= 0)
+		ur_stream_close(*s);
+	free(*s);
+	*s = NULL;
+}
+
+static int op_main(void *arg)
+{
+	struct ur_stream_op *op = arg;
+	op->started_ = 1;
+	ssize_t r = op->cancel_ ? -ECANCELED : op->run_(op);
+	/* the last touch of the caller's memory: @op may be reused from the future's callback */
+	ur_future_resolve(op->f_, (int)r);
+	return 0;
+}
+
+static void op_cancel(struct ur_future *f, void *arg)
+{
+	(void)f;
+	struct ur_stream_op *op = arg;
+	/* the task is alive: it resolves @f before it returns. One that has not started yet must
+	 * still run, to resolve @f: it sees the flag and does nothing else. */
+	if (op->started_)
+		ur_task_cancel(op->task_);
+	else
+		op->cancel_ = 1;
+}
+
+int ur__stream_op_start(struct ur_loop *loop, struct ur_future *f, struct ur_stream_op *op,
+                        ssize_t (*run)(struct ur_stream_op *));
+int ur__stream_op_start(struct ur_loop *loop, struct ur_future *f, struct ur_stream_op *op,
+                        ssize_t (*run)(struct ur_stream_op *))
+{
+	if (ur_future_state(f) == UR_FUTURE_PENDING)
+		return -EBUSY;
+	op->f_ = f;
+	op->run_ = run;
+	op->hook_ = (struct ur_cancel_hook){.fn = op_cancel, .arg = op};
+	/* the task starts on the loop's next turn, so it cannot run before the future is begun */
+	int r = ur_spawn(loop, &op->task_, op_main, op, NULL);
+	if (r < 0)
+		return r;
+	r = ur_future_begin_hooked(loop, f, &op->hook_);
+	if (r < 0) {
+		ur_task_cancel(op->task_); /* not started: it never runs */
+		ur_task_detach(op->task_);
+		return r;
+	}
+	ur_task_detach(op->task_);
+	return 0;
+}
+
+static ssize_t run_read(struct ur_stream_op *op)
+{
+	return ur_stream_read(op->s_, op->buf_, op->len_);
+}
+
+static ssize_t run_read_exactly(struct ur_stream_op *op)
+{
+	return ur_stream_read_exactly(op->s_, op->buf_, op->len_);
+}
+
+static ssize_t run_read_until(struct ur_stream_op *op)
+{
+	return ur_stream_read_until(op->s_, op->delim_, op->dlen_, op->buf_, op->len_);
+}
+
+static ssize_t run_write_all(struct ur_stream_op *op)
+{
+	return ur_stream_write_all(op->s_, op->cbuf_, op->len_);
+}
+
+static int op_prepare(struct ur_future *f, struct ur_stream_op *op, struct ur_stream *s,
+                      const void *cbuf, void *buf, size_t len)
+{
+	if (ur_future_state(f) == UR_FUTURE_PENDING)
+		return -EBUSY; /* checked before @op is touched: it may belong to that start */
+	if (len > INT32_MAX)
+		return -EINVAL;
+	*op = (struct ur_stream_op){.s_ = s, .buf_ = buf, .cbuf_ = cbuf, .len_ = len};
+	return 0;
+}
+
+int ur_stream_read_start(struct ur_loop *loop, struct ur_future *f, struct ur_stream_op *op,
+                         struct ur_stream *s, void *buf, size_t len)
+{
+	int r = op_prepare(f, op, s, NULL, buf, len);
+	return r < 0 ? r : ur__stream_op_start(loop, f, op, run_read);
+}
+
+int ur_stream_read_exactly_start(struct ur_loop *loop, struct ur_future *f, struct ur_stream_op *op,
+                                 struct ur_stream *s, void *buf, size_t len)
+{
+	int r = op_prepare(f, op, s, NULL, buf, len);
+	return r < 0 ? r : ur__stream_op_start(loop, f, op, run_read_exactly);
+}
+
+int ur_stream_read_until_start(struct ur_loop *loop, struct ur_future *f, struct ur_stream_op *op,
+                               struct ur_stream *s, const void *delim, size_t dlen, void *buf,
+                               size_t max)
+{
+	int r = op_prepare(f, op, s, NULL, buf, max);
+	if (r < 0)
+		return r;
+	op->delim_ = delim;
+	op->dlen_ = dlen;
+	return ur__stream_op_start(loop, f, op, run_read_until);
+}
+
+int ur_stream_write_all_start(struct ur_loop *loop, struct ur_future *f, struct ur_stream_op *op,
+                              struct ur_stream *s, const void *buf, size_t len)
+{
+	int r = op_prepare(f, op, s, buf, NULL, len);
+	return r < 0 ? r : ur__stream_op_start(loop, f, op, run_write_all);
+}

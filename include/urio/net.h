@@ -74,6 +74,14 @@ UR_EXPORT int ur_tcp_connect(struct ur_stream *s, const char *host, uint16_t por
                              const struct ur_connect_opts *o);
 
 /*
+ * ur_tcp_connect() as a future (urio/stream.h, "Future-returning forms"): @f completes with 0
+ * (and *@s open) or the error. @host and @o (and what it points to) must stay valid until then.
+ */
+UR_EXPORT int ur_tcp_connect_start(struct ur_loop *loop, struct ur_future *f,
+                                   struct ur_stream_op *op, struct ur_stream *s, const char *host,
+                                   uint16_t port, const struct ur_connect_opts *o);
+
+/*
  * Connects a Unix stream socket to @path ("@name" for the abstract namespace) and makes *@s a
  * stream over it. Of @o, only timeout_ns (or attempt_timeout_ns), limit and peer apply; @o may
  * be NULL. Task-style. Returns 0, or -ENOENT / -ECONNREFUSED / -ETIMEDOUT..., -ENAMETOOLONG

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include "common.h"
+#include "future.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -131,6 +132,56 @@ UR_EXPORT int ur_stream_shutdown(struct ur_stream *s);
  * was closed already.
  */
 UR_EXPORT int ur_stream_close(struct ur_stream *s);
+
+/*
+ * Heap streams, for callers that do not embed one: ur_stream_new() allocates a stream and
+ * ur_stream_init()s it over @fd (which it then owns). Returns 0 with *@s set, -EINVAL (as
+ * ur_stream_init), or -ENOMEM (@fd is then still the caller's). ur_stream_free() closes the
+ * stream if still open (ur_stream_close()) and frees it; sets *@s to NULL; NULL is accepted.
+ */
+UR_EXPORT int ur_stream_new(struct ur_stream **s, int fd, size_t limit);
+UR_EXPORT void ur_stream_free(struct ur_stream **s);
+
+/*
+ * Future-returning forms of the waiting calls, for callback users (and for ur_gather over
+ * several streams): each runs the matching task-style call in a task of its own on @loop and
+ * completes @f with its result (bytes, or an error; the same values). Caller-owned state:
+ * @op, @f, the stream and every buffer must stay valid and untouched until @f completes.
+ * ur_cancel(@f) cancels the operation (its task); @f then completes with -ECANCELED (or the
+ * result, if it won the race) only once the operation no longer touches the caller's memory.
+ *
+ * Each start allocates the operation's task (a pooled stack). Returns 0 (@f will complete, never
+ * inside this call), -EINVAL (@len or @max above INT32_MAX: the result must fit f->res), -EBUSY
+ * (@f pending), -ENOMEM, UR_ELOOPCLOSED; after a failed start @f never completes.
+ */
+struct ur_stream_op {
+	/* private */
+	struct ur_future *f_;
+	struct ur_stream *s_;
+	struct ur_task *task_;
+	ssize_t (*run_)(struct ur_stream_op *op);
+	void *buf_;
+	const void *cbuf_;
+	size_t len_, dlen_;
+	const void *delim_;
+	const void *ext_[2]; /* per-operation extras (connect: host, options) */
+	uint16_t port_;
+	uint8_t started_, cancel_;
+	struct ur_cancel_hook hook_;
+};
+
+UR_EXPORT int ur_stream_read_start(struct ur_loop *loop, struct ur_future *f,
+                                   struct ur_stream_op *op, struct ur_stream *s, void *buf,
+                                   size_t len);
+UR_EXPORT int ur_stream_read_exactly_start(struct ur_loop *loop, struct ur_future *f,
+                                           struct ur_stream_op *op, struct ur_stream *s, void *buf,
+                                           size_t len);
+UR_EXPORT int ur_stream_read_until_start(struct ur_loop *loop, struct ur_future *f,
+                                         struct ur_stream_op *op, struct ur_stream *s,
+                                         const void *delim, size_t dlen, void *buf, size_t max);
+UR_EXPORT int ur_stream_write_all_start(struct ur_loop *loop, struct ur_future *f,
+                                        struct ur_stream_op *op, struct ur_stream *s,
+                                        const void *buf, size_t len);
 
 /* For transports: installs @ops with @state over @s (the TLS layer does this). */
 UR_EXPORT void ur_stream_set_transport(struct ur_stream *s, const struct ur_stream_ops *ops,

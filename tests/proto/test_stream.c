@@ -247,3 +247,149 @@ Test(stream, close_outside_a_task_and_twice)
 	close(p.peer);
 	cr_assert_eq(t_count_fds(), fds);
 }
+
+/* --- future-returning forms, from plain callbacks ----------------------------------------------
+ */
+
+Test(stream, start_calls_without_a_task)
+{
+	int fds = t_count_fds();
+	uint16_t port;
+	int lfd = t_listen_tcp(&port);
+	char host[] = "127.0.0.1";
+	struct ur_loop *l = t_loop();
+	struct ur_stream s;
+	struct ur_stream_op op;
+	struct ur_future f;
+	ur_future_init(&f, NULL, NULL);
+
+	ASSERT_RES(ur_tcp_connect_start(l, &f, &op, &s, host, port, NULL), 0);
+	ASSERT_RES(ur_tcp_connect_start(l, &f, &op, &s, host, port, NULL), -EBUSY);
+	t_run_until(l, &f);
+	ASSERT_RES(f.res, 0);
+	int peer = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(peer, 0);
+
+	ASSERT_RES(ur_stream_write_all_start(l, &f, &op, &s, "hello", 5), 0);
+	t_run_until(l, &f);
+	ASSERT_RES(f.res, 5);
+	char buf[16];
+	cr_assert_eq(recv(peer, buf, 5, MSG_WAITALL), 5);
+	cr_assert_arr_eq(buf, "hello", 5);
+
+	cr_assert_eq(send(peer, "one\ntwo", 7, 0), 7);
+	ASSERT_RES(ur_stream_read_until_start(l, &f, &op, &s, "\n", 1, buf, sizeof(buf)), 0);
+	t_run_until(l, &f);
+	ASSERT_RES(f.res, 4);
+	cr_assert_arr_eq(buf, "one\n", 4);
+	shutdown(peer, SHUT_WR);
+	ASSERT_RES(ur_stream_read_exactly_start(l, &f, &op, &s, buf, 5), 0);
+	t_run_until(l, &f);
+	ASSERT_RES(f.res, UR_EINCOMPLETE);
+	ASSERT_RES(ur_stream_read_start(l, &f, &op, &s, buf, sizeof(buf)), 0);
+	t_run_until(l, &f);
+	ASSERT_RES(f.res, 3);
+	cr_assert_arr_eq(buf, "two", 3);
+
+	ur_stream_close(&s);
+	close(peer);
+	close(lfd);
+	t_loop_done(&l);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
+static void count_res(struct ur_future *f, void *arg)
+{
+	*(int *)arg = f->res;
+}
+
+Test(stream, cancelling_a_started_read_completes_once_it_stopped)
+{
+	struct pair p;
+	pair_open(&p, 0);
+	struct ur_loop *l = t_loop();
+	struct ur_stream_op op;
+	struct ur_future f;
+	int got = 1;
+	char buf[8];
+
+	/* cancelled before its task even started */
+	ur_future_init(&f, count_res, &got);
+	ASSERT_RES(ur_stream_read_start(l, &f, &op, &p.s, buf, sizeof(buf)), 0);
+	ASSERT_RES(ur_cancel(&f), 0);
+	ASSERT_RES(ur_cancel(&f), -EALREADY);
+	t_run_until(l, &f);
+	ASSERT_RES(got, -ECANCELED);
+
+	/* cancelled while waiting for data that never comes */
+	got = 1;
+	ASSERT_RES(ur_stream_read_start(l, &f, &op, &p.s, buf, sizeof(buf)), 0);
+	ASSERT_RES(ur_loop_run(l, UR_RUN_NOWAIT) >= 0, 1); /* the task starts and waits in recv */
+	cr_assert_eq(got, 1);
+	ASSERT_RES(ur_cancel(&f), 0);
+	t_run_until(l, &f);
+	ASSERT_RES(got, -ECANCELED);
+
+	/* the stream is still usable */
+	cr_assert_eq(send(p.peer, "z", 1, 0), 1);
+	ASSERT_RES(ur_stream_read_start(l, &f, &op, &p.s, buf, sizeof(buf)), 0);
+	t_run_until(l, &f);
+	ASSERT_RES(got, 1);
+	cr_assert_eq(buf[0], 'z');
+	ur_stream_close(&p.s);
+	close(p.peer);
+	t_loop_done(&l);
+}
+
+Test(stream, heap_streams)
+{
+	int fds = t_count_fds();
+	int a, b;
+	t_tcp_pair(&a, &b);
+	struct ur_stream *s = NULL;
+	ASSERT_RES(ur_stream_new(&s, -1, 0), -EINVAL);
+	cr_assert_null(s);
+	ASSERT_RES(ur_stream_new(&s, a, 128), 0);
+	cr_assert_eq(s->fd, a);
+	ur_stream_free(&s); /* closes */
+	cr_assert_null(s);
+	ur_stream_free(&s);
+	close(b);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
+struct small_limit {
+	struct pair p;
+	ssize_t r[3];
+	char line[64];
+};
+
+static int read_past_stream_limit(void *arg)
+{
+	struct small_limit *c = arg;
+	/* the caller's buffer is large, the stream's limit (16) is not */
+	c->r[0] = ur_stream_read_until(&c->p.s, "\n", 1, c->line, sizeof(c->line));
+	size_t n;
+	ur_stream_buffered(&c->p.s, &n);
+	c->r[1] = (ssize_t)n;
+	char all[32];
+	c->r[2] = ur_stream_read_exactly(&c->p.s, all, 24);
+	cr_assert_arr_eq(all, "0123456789abcdefghij\nok\n", 24);
+	return 0;
+}
+
+Test(stream, read_until_beyond_the_stream_limit_loses_nothing)
+{
+	struct small_limit c = {0};
+	pair_open(&c.p, 16);
+	static const char text[] = "0123456789abcdefghij\nok\n";
+	cr_assert_eq(send(c.p.peer, text, 24, 0), 24);
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, read_past_stream_limit, &c, NULL), 0);
+	ASSERT_RES((int)c.r[0], UR_ELIMIT);
+	cr_assert_eq(c.r[1], 16); /* everything buffered is still there */
+	cr_assert_eq(c.r[2], 24);
+	ur_stream_close(&c.p.s);
+	close(c.p.peer);
+	t_loop_done(&l);
+}
