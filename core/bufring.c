@@ -110,9 +110,9 @@ int ur_bufring_free(struct ur_bufring **brp)
 	return 0;
 }
 
-void *ur_bufring_buf(const struct ur_bufring *br, unsigned bid)
+void *ur_bufring_buf(const struct ur_bufring *br, int bid)
 {
-	return bid < br->count ? br->bufs + (size_t)bid * br->size : NULL;
+	return bid >= 0 && (unsigned)bid < br->count ? br->bufs + (size_t)bid * br->size : NULL;
 }
 
 size_t ur_bufring_size(const struct ur_bufring *br)
@@ -132,9 +132,9 @@ int ur_future_buffer(const struct ur_future *f)
 	return (int)(f->cqe_flags >> IORING_CQE_BUFFER_SHIFT);
 }
 
-void ur_bufring_recycle(struct ur_bufring *br, unsigned bid)
+void ur_bufring_recycle(struct ur_bufring *br, int bid)
 {
-	if (bid >= br->count || !br->loop)
+	if (bid < 0 || (unsigned)bid >= br->count || !br->loop)
 		return; /* no such buffer, or the loop is gone and no kernel reads the ring */
 	UR__ASSERT_OWNER(br->loop);
 	io_uring_buf_ring_add(br->ring, br->bufs + (size_t)bid * br->size, (unsigned)br->size,
@@ -325,4 +325,33 @@ void ur__bufring_detach_all(struct ur_loop *l)
 {
 	while (l->bufrings)
 		detach(l->bufrings);
+}
+
+/*
+ * A send of a ring buffer keeps the ring in aux_ and the buffer id in ts_[0] (the deadline's
+ * storage, which is why such a send takes no deadline); ur__finish recycles it.
+ */
+int ur_send_buffer_start(struct ur_loop *l, struct ur_future *f, int fd, struct ur_bufring *br,
+                         int bid, size_t len, int flags)
+{
+	struct ur__op op;
+	if (!br || br->loop != l || !ur_bufring_buf(br, bid) || len > br->size)
+		return -EINVAL;
+	if (f->state_ != UR_FUTURE_PENDING && (f->flags_ & UR__F_DEADLINE))
+		return -EINVAL;
+	int ret = ur__op_begin(l, f, IORING_OP_SEND, 0, &op);
+	if (ret)
+		return ret;
+	io_uring_prep_send(op.sqe, fd, ur_bufring_buf(br, bid), len, flags | MSG_WAITALL);
+	f->aux_ = br;
+	f->ts_[0] = bid;
+	f->flags_ |= UR__F_SENDBUF;
+	return ur__op_end(l, f, &op);
+}
+
+void ur__send_buffer_done(struct ur_future *f)
+{
+	struct ur_bufring *br = f->aux_;
+	f->aux_ = NULL;
+	ur_bufring_recycle(br, (int)f->ts_[0]);
 }

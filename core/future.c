@@ -266,6 +266,8 @@ static int fix_result(struct ur_loop *l, struct ur_future *f, int res)
 	}
 	if ((f->flags_ & UR__F_MULTI) && f->op_ == IORING_OP_RECV)
 		ur__bufring_done(f);
+	if (f->flags_ & UR__F_SENDBUF)
+		ur__send_buffer_done(f);
 	return res;
 }
 
@@ -273,7 +275,7 @@ void ur__finish(struct ur_loop *l, struct ur_future *f)
 {
 	int res = f->res;
 
-	if (f->flags_ & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_MULTI | UR__F_FIXUP))
+	if (f->flags_ & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_MULTI | UR__F_FIXUP | UR__F_SENDBUF))
 		res = fix_result(l, f, res);
 	f->res = res;
 	f->cqe_flags &= ~(uint32_t)IORING_CQE_F_MORE;

@@ -32,6 +32,7 @@ enum {
 	UR__F_FIXUP = 1u << 12,   /* its result needs translating (timeout, cancel-by-fd) */
 	UR__F_SEEN = 1u << 13,    /* scratch mark of a wait's duplicate check, never left set */
 	UR__F_NOCANCEL = 1u << 14, /* ur_cancel refuses (-EALREADY): a cancelled task's close */
+	UR__F_SENDBUF = 1u << 15,  /* a send of a ring buffer: recycle it at the final completion */
 };
 
 /*
@@ -173,6 +174,7 @@ void ur__bufring_took(struct ur_bufring *br, uint32_t cqe_flags);
 void ur__bufring_starve(struct ur_bufring *br, struct ur_future *f);
 bool ur__bufring_unstarve(struct ur_bufring *br, struct ur_future *f);
 void ur__bufring_done(struct ur_future *f);
+void ur__send_buffer_done(struct ur_future *f);
 unsigned ur__bufring_cancel_fd(struct ur_loop *l, int fd, bool one);
 void ur__bufring_teardown(struct ur_loop *l);
 void ur__bufring_detach_all(struct ur_loop *l);
@@ -301,7 +303,7 @@ static inline int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned 
 /* Commits what ur__op_begin reserved and the start call prepped: tags, links, counters. */
 static inline int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__op *op)
 {
-	uint16_t keep = f->flags_ & (UR__F_INTERNAL | UR__F_MULTI | UR__F_ALL);
+	uint16_t keep = f->flags_ & (UR__F_INTERNAL | UR__F_MULTI | UR__F_ALL | UR__F_SENDBUF);
 	unsigned owed = 1;
 
 	f->op_ = op->sqe->opcode;

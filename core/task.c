@@ -202,7 +202,8 @@ void ur__sched_run(struct ur_loop *l)
 int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
              const struct ur_task_opts *opts)
 {
-	*out = NULL;
+	if (out)
+		*out = NULL;
 	if (!fn)
 		return -EINVAL;
 	if (l->freeing)
@@ -239,7 +240,10 @@ int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
 	l->tasks = t;
 	l->live_tasks++;
 	ur__task_wake(t);
-	*out = t;
+	if (out)
+		*out = t;
+	else
+		ur_task_detach(t); /* asked for no handle: detached */
 	return 0;
 }
 

@@ -192,3 +192,32 @@ ssize_t ur_write_all(int fd, const void *buf, size_t len, uint64_t off)
 {
 	return transfer_all(write_op, fd, (char *)buf, len, off, false);
 }
+
+ssize_t ur_send_all(int fd, const void *buf, size_t len, int flags)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = ur_send(fd, (const char *)buf + done, len - done, flags);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -EIO; /* a send that moves nothing would loop forever */
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t ur_send_buffer(int fd, struct ur_bufring *br, int bid, size_t len, int flags)
+{
+	struct ur_future f;
+	struct ur_loop *l;
+	int r = prologue(&f, &l);
+	if (r == 0)
+		r = ur_send_buffer_start(l, &f, fd, br, bid, len, flags);
+	if (r < 0) {
+		if (r != -EINVAL && br)
+			ur_bufring_recycle(br, bid); /* the promise holds on every path */
+		return r;
+	}
+	return ur_await(&f);
+}

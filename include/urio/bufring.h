@@ -10,6 +10,7 @@
 #ifndef URIO_BUFRING_H
 #define URIO_BUFRING_H
 
+#include <stddef.h>
 #include "common.h"
 
 #ifdef __cplusplus
@@ -35,8 +36,11 @@ UR_EXPORT int ur_bufring_new(struct ur_loop *loop, struct ur_bufring **br, unsig
  */
 UR_EXPORT int ur_bufring_free(struct ur_bufring **br);
 
-/* The buffer with id @bid (from ur_future_buffer()). */
-UR_EXPORT void *ur_bufring_buf(const struct ur_bufring *br, unsigned bid);
+/*
+ * A buffer id is an int everywhere: ur_future_buffer() gives one (or -1), the calls below take
+ * one. The buffer with id @bid (from ur_future_buffer()), or NULL if there is no such buffer.
+ */
+UR_EXPORT void *ur_bufring_buf(const struct ur_bufring *br, int bid);
 
 /* Size of each buffer. */
 UR_EXPORT size_t ur_bufring_size(const struct ur_bufring *br);
@@ -46,9 +50,22 @@ UR_EXPORT unsigned ur_bufring_available(const struct ur_bufring *br);
 
 /*
  * Gives buffer @bid back to the kernel. A multishot recv stopped because the ring ran dry is
- * re-armed here. Must be called once per buffer a completion delivered.
+ * re-armed here. Must be called once per buffer a completion delivered (ur_send_buffer_start()
+ * and ur_send_buffer() do it for you). An id out of range (-1 included) is ignored.
  */
-UR_EXPORT void ur_bufring_recycle(struct ur_bufring *br, unsigned bid);
+UR_EXPORT void ur_bufring_recycle(struct ur_bufring *br, int bid);
+
+/*
+ * Sends the first @len bytes of buffer @bid of @br on socket @fd, all of them (MSG_WAITALL is
+ * added to @flags: the kernel retries short sends), then recycles the buffer: it is back in the
+ * ring by the time @f's callback runs, whatever the result. This is the echo/proxy step of a
+ * multishot-recv server, without a FIFO of buffer ids per connection: each send future keeps its
+ * own. res = the bytes sent, or -errno. No deadline on such a start (-EINVAL).
+ * Returns as the other start calls (urio/io.h), and -EINVAL for a bad @bid or @len; on failure
+ * the buffer is still the caller's.
+ */
+UR_EXPORT int ur_send_buffer_start(struct ur_loop *loop, struct ur_future *f, int fd,
+                                   struct ur_bufring *br, int bid, size_t len, int flags);
 
 /* The buffer id a completion of @f delivered, or -1 if it carries no buffer. */
 UR_EXPORT int ur_future_buffer(const struct ur_future *f);

@@ -68,12 +68,12 @@ UR_EXPORT int ur_loop_new(struct ur_loop **loop, const struct ur_loop_opts *opts
  * Tears the loop down and sets *@loop to NULL. Operations still pending are cancelled and their
  * final completions awaited, so their callbacks run (mostly with -ECANCELED) before this returns;
  * starting anything from those callbacks fails with UR_ELOOPCLOSED, and ur_loop_free(),
- * ur_loop_run() and waits on this loop are refused (-EBUSY / nothing done) as from any callback. Nothing the kernel may still
- * touch is freed early. Tasks still alive are cancelled and run until they return, and
- * ur_to_thread work still running is waited for, first; ur_spawn() fails with UR_ELOOPCLOSED from
- * the moment teardown begins, so a cancelled task cannot keep it going. Program-completed futures
- * (ur_future_begin) complete with -ECANCELED. NULL and *@loop == NULL are accepted; a call from
- * inside ur_loop_run() of the same loop (a callback or a task) does nothing.
+ * ur_loop_run() and waits on this loop are refused (-EBUSY / nothing done) as from any callback.
+ * Nothing the kernel may still touch is freed early. Tasks still alive are cancelled and run until
+ * they return, and ur_to_thread work still running is waited for, first; ur_spawn() fails with
+ * UR_ELOOPCLOSED from the moment teardown begins, so a cancelled task cannot keep it going.
+ * Program-completed futures (ur_future_begin) complete with -ECANCELED. NULL and *@loop == NULL are
+ * accepted; a call from inside ur_loop_run() of the same loop (a callback or a task) does nothing.
  */
 UR_EXPORT void ur_loop_free(struct ur_loop **loop);
 

@@ -51,7 +51,8 @@ UR_EXPORT int ur_run(struct ur_loop *loop, ur_task_fn *main, void *arg, int *res
 
 /*
  * Creates a task running @fn(@arg) on @loop; it starts on the loop's next turn (never inside
- * this call). @opts may be NULL. The task is the caller's until ur_join() or ur_task_detach().
+ * this call). @opts may be NULL. The task is the caller's until ur_join() or ur_task_detach();
+ * with @task NULL it is detached at once (spawn-and-forget in one call).
  * Returns 0 and stores it in *@task, or -ENOMEM, -EINVAL (also a stack_size above 1 GiB),
  * UR_ELOOPCLOSED (ur_loop_free() has begun).
  */
@@ -217,6 +218,20 @@ UR_EXPORT int ur_poll(int fd, unsigned events);
  */
 UR_EXPORT ssize_t ur_read_all(int fd, void *buf, size_t len, uint64_t off);
 UR_EXPORT ssize_t ur_write_all(int fd, const void *buf, size_t len, uint64_t off);
+
+/*
+ * Sends all @len bytes on socket @fd, looping over short sends (@flags as for send(2); add
+ * MSG_NOSIGNAL to get -EPIPE instead of SIGPIPE). Returns @len, or the first error (some bytes
+ * may have gone). The task-style form of a write-all for sockets.
+ */
+UR_EXPORT ssize_t ur_send_all(int fd, const void *buf, size_t len, int flags);
+
+/*
+ * Task-style ur_send_buffer_start() (urio/bufring.h): sends the first @len bytes of ring buffer
+ * @bid on @fd, all of them, then recycles the buffer whatever happened (also if the task is
+ * cancelled: then nothing is sent). Returns @len or -errno.
+ */
+UR_EXPORT ssize_t ur_send_buffer(int fd, struct ur_bufring *br, int bid, size_t len, int flags);
 
 #ifdef __cplusplus
 }
