@@ -855,19 +855,25 @@ struct http_call {
 	struct ur_future *f;
 	struct ur_task *task;
 	struct ur_cancel_hook hook;
+	bool started, cancelled;
 };
 
 static void call_cancel(struct ur_future *f, void *arg)
 {
 	struct http_call *k = arg;
 	(void)f;
-	ur_task_cancel(k->task);
+	k->cancelled = true;
+	/* a task cancelled before it starts never runs, and would never resolve @f: that one
+	   runs and resolves at once instead */
+	if (k->started)
+		ur_task_cancel(k->task);
 }
 
 static int call_main(void *arg)
 {
 	struct http_call *k = arg;
-	int ret = ur_http_request(k->c, k->rq, k->r);
+	k->started = true;
+	int ret = k->cancelled ? -ECANCELED : ur_http_request(k->c, k->rq, k->r);
 	/* the future completes only now that nothing of the caller's is touched any more */
 	ur_future_resolve(k->f, ret);
 	free(k);

@@ -925,6 +925,32 @@ Test(http_client, cancelling_the_future_stops_the_request)
 	cr_assert_eq(t_count_fds(), fds);
 }
 
+static int cancel_early_main(void *arg)
+{
+	struct cancel_run *k = arg;
+	k->rq.url = k->url;
+	ur_http_response_init(&k->r);
+	ur_future_init(&k->f, NULL, NULL);
+	ASSERT_RES(ur_http_request_start(&k->c, &k->rq, &k->r, &k->f), 0);
+	ASSERT_RES(ur_cancel(&k->f), 0); /* before its task has even started */
+	k->wait_ret = ur_await(&k->f);
+	ur_http_response_free(&k->r);
+	ASSERT_RES(ur_http_client_close(&k->c), 0);
+	return 0;
+}
+
+Test(http_client, cancelling_before_the_request_starts)
+{
+	struct cancel_run *k = calloc(1, sizeof(*k));
+	snprintf(k->url, sizeof(k->url), "http://127.0.0.1:1/");
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_http_client_init(&k->c, l, NULL), 0);
+	ASSERT_RES(ur_run(l, cancel_early_main, k, NULL), 0);
+	ASSERT_RES(k->wait_ret, -ECANCELED);
+	t_loop_done(&l);
+	free(k);
+}
+
 static int outside_main(void *arg)
 {
 	(void)arg;
