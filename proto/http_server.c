@@ -199,6 +199,15 @@ static bool no_body_status(int status)
 	return (status >= 100 && status < 200) || status == 204 || status == 304;
 }
 
+/* RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ); a CR or LF would split it. */
+static bool reason_ok(const char *r)
+{
+	for (; r && *r; r++)
+		if (((unsigned char)*r < 0x20 && *r != '\t') || *r == 0x7f)
+			return false;
+	return true;
+}
+
 /* Writes the head of @rs (and its memory body unless @head_only); then its file body. */
 static int send_response(struct conn *c, struct ur_http_server_resp *rs, bool head_only, bool close)
 {
@@ -483,7 +492,7 @@ static int serve_one(struct conn *c)
 	struct ur_http_server_resp rs = {.file_fd = -1};
 	ur_stream_set_timeout(c->s, o->request_timeout_ns);
 	int hr = o->handler(&req, &rs, o->arg);
-	if (hr < 0 || rs.status < 100 || rs.status > 999) {
+	if (hr < 0 || rs.status < 100 || rs.status > 999 || !reason_ok(rs.reason)) {
 		if (rs.file_fd >= 0)
 			ur_close(rs.file_fd);
 		free(rs.owned_);

@@ -395,6 +395,8 @@ int ur_resolve(const char *host, uint16_t port, const struct ur_resolve_opts *op
 		return UR_EFAMILY;
 	if (ur_addr_numeric(host, port, &out[0]) == 0) {
 		int fam = out[0].ss.ss_family;
+		ur_deadline(
+		    UR_NO_DEADLINE); /* answered without waiting: ur_deadline()'s is spent */
 		return opts->family == AF_UNSPEC || opts->family == fam ? 1 : UR_ENONAME;
 	}
 	if (!ur_task_current())
@@ -422,8 +424,10 @@ int ur_resolve(const char *host, uint16_t port, const struct ur_resolve_opts *op
 
 	if (n > 0) {
 		free(j);
+		ur_deadline(UR_NO_DEADLINE);
 	} else if (!opts->fn && is_invalid_tld(host, len)) {
 		free(j);
+		ur_deadline(UR_NO_DEADLINE);
 		n = UR_ENONAME;
 	} else {
 		count(&cache.st.misses);

@@ -191,11 +191,13 @@ static ssize_t transport_read(struct ur_stream *s, void *buf, size_t len)
 		return s->err_;
 	if (s->flags_ & STREAM_EOF)
 		return 0;
+	if (!ur_task_current())
+		return UR_ENOTASK; /* refused before the transport could make it sticky */
 	ssize_t n = s->ops_->read(s, buf, len);
 	if (n == 0)
 		s->flags_ |= STREAM_EOF;
-	else if (n < 0 && n != -ETIMEDOUT && n != -ECANCELED && n != -EINTR)
-		s->err_ = (int)n;
+	else if (n < 0 && n != -ETIMEDOUT && n != -ECANCELED && n != -EINTR && n != -ENOMEM)
+		s->err_ = (int)n; /* the connection's own errors; not the caller's situation */
 	return n;
 }
 
@@ -293,6 +295,8 @@ ssize_t ur_stream_writev_all(struct ur_stream *s, const struct iovec *iov, unsig
 {
 	if (s->fd < 0)
 		return -EBADF;
+	if (!ur_task_current())
+		return UR_ENOTASK; /* a TLS record made outside a task could never be sent */
 	return s->ops_->writev(s, iov, iovcnt);
 }
 
@@ -306,6 +310,8 @@ int ur_stream_shutdown(struct ur_stream *s)
 {
 	if (s->fd < 0)
 		return -EBADF;
+	if (!ur_task_current())
+		return UR_ENOTASK;
 	return s->ops_->shutdown(s);
 }
 

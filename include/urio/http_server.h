@@ -71,7 +71,7 @@ struct ur_http_server_req {
  */
 struct ur_http_server_resp {
 	int status;
-	const char *reason; /* NULL: the standard reason phrase of status */
+	const char *reason; /* NULL: the standard one; a CR, LF or other control byte: 500 */
 	const char *body;
 	size_t body_len;
 	int file_fd; /* -1 when the body is in memory; the server closes it */

@@ -55,7 +55,8 @@ struct ur_resolve_opts {
  * Resolves @host to at most @max addresses with port @port (host order), stored in @out in the
  * resolver's order (getaddrinfo's RFC 6724 sort; duplicates removed; TCP addresses only).
  * Task-style: suspends the calling task while a worker thread looks the name up; honours the
- * task's next-operation deadline (ur_deadline). @opts may be NULL.
+ * task's next-operation deadline (ur_deadline), which it uses up even when it answers without
+ * waiting (a numeric host, a cache hit). @opts may be NULL.
  *
  * Returns the number of addresses (1..@max), or:
  *   UR_ENONAME      the name does not exist (or has no address of the family asked for)

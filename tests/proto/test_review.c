@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/proto/test_review.c - edge defects of proto/ found in review, one regression test each:
+ * calls from loop callbacks and outside tasks, user strings that reach the wire, limits.
+ */
+#include <pthread.h>
+
+#include <urio/http_server.h>
+#include <urio/tls.h>
+
+#include "../helpers.h"
+
+/* --- a stream called outside a task is refused, not poisoned ---------------------------------- */
+
+struct pair {
+	struct ur_stream s;
+	int peer;
+	ssize_t res;
+	char buf[16];
+};
+
+static int read_one(void *arg)
+{
+	struct pair *p = arg;
+	p->res = ur_stream_read(&p->s, p->buf, sizeof(p->buf));
+	return 0;
+}
+
+Test(review, stream_read_outside_a_task_leaves_the_stream_usable)
+{
+	struct pair p = {0};
+	int fd, fds = t_count_fds();
+	t_tcp_pair(&fd, &p.peer);
+	ASSERT_RES(ur_stream_init(&p.s, fd, 0), 0);
+	char x[4];
+	ASSERT_RES(ur_stream_read(&p.s, x, sizeof(x)), UR_ENOTASK);
+	ASSERT_RES(ur_stream_read_until(&p.s, "\n", 1, x, sizeof(x)), UR_ENOTASK);
+	ASSERT_RES(send(p.peer, "hi", 2, 0), 2);
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, read_one, &p, NULL), 0);
+	ASSERT_RES(p.res, 2);
+	cr_assert_arr_eq(p.buf, "hi", 2);
+	ASSERT_RES(ur_stream_close(&p.s), 0);
+	close(p.peer);
+	t_loop_done(&l);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
+/* --- HTTP server: the handler's reason phrase cannot inject fields ---------------------------- */
+
+static int bad_reason(const struct ur_http_server_req *rq, struct ur_http_server_resp *rs,
+                      void *arg)
+{
+	(void)rq;
+	(void)arg;
+	ur_http_resp_mem(rs, 200, NULL, "ok", 2);
+	rs->reason = "OK\r\nSet-Cookie: injected=1";
+	return 0;
+}
+
+static int serve_main(void *arg)
+{
+	struct pair *p = arg;
+	struct ur_http_server_opts o = {.handler = bad_reason};
+	p->res = ur_http_serve_conn(&p->s, &o);
+	ur_stream_close(&p->s);
+	return 0;
+}
+
+Test(review, http_server_reason_phrase_cannot_inject_fields, .timeout = 20)
+{
+	struct pair p = {0};
+	int fd, fds = t_count_fds();
+	t_tcp_pair(&fd, &p.peer);
+	ASSERT_RES(ur_stream_init(&p.s, fd, 0), 0);
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	ASSERT_RES(send(p.peer, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, serve_main, &p, NULL), 0);
+	char got[2048];
+	size_t n = 0;
+	ssize_t r;
+	while ((r = recv(p.peer, got + n, sizeof(got) - 1 - n, 0)) > 0)
+		n += (size_t)r;
+	got[n] = '\0';
+	cr_assert_null(strstr(got, "injected"), "%s", got);
+	cr_assert(strncmp(got, "HTTP/1.1 500 ", 13) == 0, "%s", got);
+	close(p.peer);
+	t_loop_done(&l);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
+/* --- a connect deadline does not linger to the caller's next operation ----------------------- */
+
+#include <urio/net.h>
+
+struct lingerer {
+	int lfd, peer;
+	struct ur_stream s;
+	ssize_t res;
+};
+
+static int send_late(void *arg)
+{
+	struct lingerer *g = arg;
+	ASSERT_RES(ur_sleep(200 * UR_MSEC), 0);
+	ASSERT_RES(send(g->peer, "x", 1, 0), 1);
+	return 0;
+}
+
+static int connect_then_read_main(void *arg)
+{
+	struct lingerer *g = arg;
+	uint16_t port;
+	g->lfd = t_listen_tcp(&port);
+	/* numeric host: the resolver answers in place, without waiting */
+	struct ur_connect_opts o = {.timeout_ns = 20 * UR_MSEC};
+	ASSERT_RES(ur_tcp_connect(&g->s, "127.0.0.1", port, &o), 0);
+	g->peer = accept4(g->lfd, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(g->peer, 0);
+	/* the stream has no deadline: this read waits for the byte sent well after 20 ms */
+	struct ur_task *late;
+	ASSERT_RES(ur_spawn(ur_current_loop(), &late, send_late, g, NULL), 0);
+	char x;
+	g->res = ur_stream_read(&g->s, &x, 1);
+	ASSERT_RES(ur_join(late), 0);
+	return 0;
+}
+
+Test(review, connect_deadline_does_not_linger_to_the_next_read, .timeout = 20)
+{
+	struct lingerer g = {0};
+	int fds = t_count_fds();
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, connect_then_read_main, &g, NULL), 0);
+	ASSERT_RES(g.res, 1);
+	ur_stream_close(&g.s);
+	close(g.peer);
+	close(g.lfd);
+	t_loop_done(&l);
+	cr_assert_eq(t_count_fds(), fds);
+}
