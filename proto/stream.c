@@ -20,7 +20,10 @@
 #define STREAM_IOV_BATCH 64
 
 enum {
-	STREAM_EOF = 1u << 0, /* the transport reported end of stream */
+	STREAM_EOF = 1u << 0,     /* the transport reported end of stream */
+	STREAM_READING = 1u << 1, /* a transport read is in flight */
+	STREAM_WRITING = 1u << 2, /* a transport write or shutdown is in flight */
+	STREAM_CLOSING = 1u << 3, /* closed under one of those: the last to return finishes */
 };
 
 /* --- the plain socket transport --------------------------------------------------------------- */
@@ -110,6 +113,7 @@ int ur_stream_init(struct ur_stream *s, int fd, size_t limit)
 	    .ops_ = &plain_ops,
 	    .limit_ = limit ? limit : UR_STREAM_LIMIT_DEFAULT,
 	    .deadline_ = UR_NO_DEADLINE,
+	    .closing_fd_ = -1,
 	};
 	return 0;
 }
@@ -182,6 +186,43 @@ static int make_room(struct ur_stream *s)
 	return 0;
 }
 
+/* Closes @fd (through the ring in a task) and frees the read buffer. */
+static int close_fd(struct ur_stream *s, int fd)
+{
+	int r = 0;
+	if (ur_task_current())
+		r = ur_close(fd);
+	else if (close(fd) < 0)
+		r = -errno;
+	free(s->buf_);
+	s->buf_ = NULL;
+	s->cap_ = s->head_ = s->tail_ = 0;
+	return r;
+}
+
+/*
+ * Brackets a transport call. The kernel may write into the read buffer until the call returns, so
+ * a close under it only wakes it (ur_stream_close); the last call to return closes the descriptor
+ * and frees the buffer, and reports -EBADF.
+ */
+static void busy_enter(struct ur_stream *s, uint32_t bit)
+{
+	s->flags_ |= bit;
+}
+
+static int busy_leave(struct ur_stream *s, uint32_t bit)
+{
+	s->flags_ &= ~bit;
+	if (!(s->flags_ & STREAM_CLOSING))
+		return 0;
+	if (!(s->flags_ & (STREAM_READING | STREAM_WRITING))) {
+		s->flags_ &= ~STREAM_CLOSING;
+		close_fd(s, s->closing_fd_);
+		s->closing_fd_ = -1;
+	}
+	return -EBADF;
+}
+
 /* One read from the transport, sticky at end of stream and on errors other than time-outs. */
 static ssize_t transport_read(struct ur_stream *s, void *buf, size_t len)
 {
@@ -193,7 +234,10 @@ static ssize_t transport_read(struct ur_stream *s, void *buf, size_t len)
 		return 0;
 	if (!ur_task_current())
 		return UR_ENOTASK; /* refused before the transport could make it sticky */
+	busy_enter(s, STREAM_READING);
 	ssize_t n = s->ops_->read(s, buf, len);
+	if (busy_leave(s, STREAM_READING) < 0)
+		return -EBADF;
 	if (n == 0)
 		s->flags_ |= STREAM_EOF;
 	else if (n < 0 && n != -ETIMEDOUT && n != -ECANCELED && n != -EINTR && n != -ENOMEM)
@@ -297,7 +341,9 @@ ssize_t ur_stream_writev_all(struct ur_stream *s, const struct iovec *iov, unsig
 		return -EBADF;
 	if (!ur_task_current())
 		return UR_ENOTASK; /* a TLS record made outside a task could never be sent */
-	return s->ops_->writev(s, iov, iovcnt);
+	busy_enter(s, STREAM_WRITING);
+	ssize_t n = s->ops_->writev(s, iov, iovcnt);
+	return busy_leave(s, STREAM_WRITING) < 0 ? -EBADF : n;
 }
 
 ssize_t ur_stream_write_all(struct ur_stream *s, const void *buf, size_t len)
@@ -312,28 +358,33 @@ int ur_stream_shutdown(struct ur_stream *s)
 		return -EBADF;
 	if (!ur_task_current())
 		return UR_ENOTASK;
-	return s->ops_->shutdown(s);
+	busy_enter(s, STREAM_WRITING);
+	int r = s->ops_->shutdown(s);
+	return busy_leave(s, STREAM_WRITING) < 0 ? -EBADF : r;
 }
 
 int ur_stream_close(struct ur_stream *s)
 {
-	int r = 0;
 	if (s->fd < 0)
 		return -EBADF;
 	if (s->ops_ && s->ops_->release)
 		s->ops_->release(s);
 	s->ops_ = &plain_ops;
 	s->transport_ = NULL;
-	if (ur_task_current()) {
-		r = ur_close(s->fd);
-	} else if (close(s->fd) < 0) {
-		r = -errno;
-	}
+	int fd = s->fd;
 	s->fd = -1;
-	free(s->buf_);
-	s->buf_ = NULL;
-	s->cap_ = s->head_ = s->tail_ = 0;
-	return r;
+	if (s->flags_ & (STREAM_READING | STREAM_WRITING)) {
+		/*
+		 * Closed from another task or a callback under a call that waits: a close(2)
+		 * would leave its recv, send or poll pending for good (the ring holds the file).
+		 * Shutting the socket down ends them; the call closes when it returns.
+		 */
+		shutdown(fd, SHUT_RDWR);
+		s->closing_fd_ = fd;
+		s->flags_ |= STREAM_CLOSING;
+		return 0;
+	}
+	return close_fd(s, fd);
 }
 
 /* --- heap streams and future-returning operations --------------------------------------------- */

@@ -60,7 +60,8 @@ struct ur_stream {
 	size_t cap_, head_, tail_, limit_;
 	uint64_t deadline_; /* absolute CLOCK_MONOTONIC ns, UR_NO_DEADLINE for none */
 	uint32_t flags_;
-	int err_; /* sticky error of the read side, 0 if none */
+	int err_;        /* sticky error of the read side, 0 if none */
+	int closing_fd_; /* closed under a call in flight: the descriptor that call closes */
 };
 
 /*
@@ -128,7 +129,9 @@ UR_EXPORT int ur_stream_shutdown(struct ur_stream *s);
 /*
  * Releases the transport, closes the descriptor and frees the buffer. Works in a cancelled task
  * too (it is how one cleans up), and outside any task (then the descriptor is closed with
- * close(2) at once). Returns 0, close's error (the stream is closed either way), or -EBADF if it
+ * close(2) at once). If another task (or a future-returning operation) waits in a call on @s,
+ * that call is woken (the socket is shut down) and returns -EBADF, and it closes the descriptor
+ * and frees the buffer as it returns: @s itself must stay valid until then. Returns 0, close's error (the stream is closed either way), or -EBADF if it
  * was closed already.
  */
 UR_EXPORT int ur_stream_close(struct ur_stream *s);

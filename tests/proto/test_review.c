@@ -46,6 +46,80 @@ Test(review, stream_read_outside_a_task_leaves_the_stream_usable)
 	cr_assert_eq(t_count_fds(), fds);
 }
 
+/* --- closing a stream from a loop callback wakes its reader --------------------------------- */
+
+static void close_cb(struct ur_future *f, void *arg)
+{
+	(void)f;
+	struct pair *p = arg;
+	ASSERT_RES(ur_stream_close(&p->s), 0);
+}
+
+static int close_from_callback_main(void *arg)
+{
+	struct pair *p = arg;
+	struct ur_task *t;
+	struct ur_future tf;
+	ASSERT_RES(ur_spawn(ur_current_loop(), &t, read_one, p, NULL), 0);
+	ur_future_init(&tf, close_cb, p);
+	ASSERT_RES(ur_timeout_start(ur_current_loop(), &tf, 10 * UR_MSEC, 0), 0);
+	ASSERT_RES(ur_join(t), 0); /* hangs if the reader's recv outlives the close */
+	ASSERT_RES(p->res, -EBADF);
+	return 0;
+}
+
+Test(review, stream_close_from_a_callback_wakes_the_reader, .timeout = 20)
+{
+	struct pair p = {0};
+	int fd, fds = t_count_fds();
+	t_tcp_pair(&fd, &p.peer);
+	ASSERT_RES(ur_stream_init(&p.s, fd, 0), 0);
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, close_from_callback_main, &p, NULL), 0);
+	/* the peer sees the end of the connection */
+	char x;
+	ASSERT_RES(recv(p.peer, &x, 1, 0), 0);
+	close(p.peer);
+	t_loop_done(&l);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
+static int write_lots(void *arg)
+{
+	struct pair *p = arg;
+	size_t len = (size_t)64 << 20;
+	char *big = calloc(1, len);
+	p->res = ur_stream_write_all(&p->s, big, len); /* the peer never reads */
+	free(big);
+	return 0;
+}
+
+static int close_writer_from_callback_main(void *arg)
+{
+	struct pair *p = arg;
+	struct ur_task *t;
+	struct ur_future tf;
+	ASSERT_RES(ur_spawn(ur_current_loop(), &t, write_lots, p, NULL), 0);
+	ur_future_init(&tf, close_cb, p);
+	ASSERT_RES(ur_timeout_start(ur_current_loop(), &tf, 10 * UR_MSEC, 0), 0);
+	ASSERT_RES(ur_join(t), 0);
+	ASSERT_RES(p->res, -EBADF);
+	return 0;
+}
+
+Test(review, stream_close_from_a_callback_wakes_the_writer, .timeout = 20)
+{
+	struct pair p = {0};
+	int fd, fds = t_count_fds();
+	t_tcp_pair(&fd, &p.peer);
+	ASSERT_RES(ur_stream_init(&p.s, fd, 0), 0);
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, close_writer_from_callback_main, &p, NULL), 0);
+	close(p.peer);
+	t_loop_done(&l);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
 /* --- HTTP server: the handler's reason phrase cannot inject fields ---------------------------- */
 
 static int bad_reason(const struct ur_http_server_req *rq, struct ur_http_server_resp *rs,
