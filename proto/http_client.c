@@ -932,6 +932,12 @@ int ur_http_client_init(struct ur_http_client *c, struct ur_loop *loop,
 		for (size_t i = 0; i < sizeof(o.reserved) / sizeof(o.reserved[0]); i++)
 			if (o.reserved[i])
 				return -EINVAL;
+		/* it goes on the wire as is: a CR or LF in it would add fields */
+		int r = o.user_agent ? ur_http_header_check("User-Agent", 10, o.user_agent,
+		                                            strlen(o.user_agent))
+		                     : 0;
+		if (r < 0)
+			return r;
 	}
 	if (!o.max_per_host)
 		o.max_per_host = UR_HTTP_MAX_PER_HOST_DEFAULT;

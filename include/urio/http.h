@@ -121,7 +121,8 @@ struct ur_http_client {
  * Prepares @c for requests made by tasks of @loop, with @opts (NULL: every default; copied, but
  * the strings and TLS context it points at are borrowed until ur_http_client_close()).
  * Allocates nothing; connections and the default TLS context come on first use.
- * Returns 0, or -EINVAL (a NULL argument, reserved fields not zero).
+ * Returns 0, or -EINVAL (a NULL argument, reserved fields not zero), or UR_EHTTP_HVALUE (a
+ * user_agent with a CR, LF or other control byte).
  */
 UR_EXPORT int ur_http_client_init(struct ur_http_client *c, struct ur_loop *loop,
                                   const struct ur_http_client_opts *opts);

@@ -214,3 +214,22 @@ Test(review, connect_deadline_does_not_linger_to_the_next_read, .timeout = 20)
 	t_loop_done(&l);
 	cr_assert_eq(t_count_fds(), fds);
 }
+
+/* --- HTTP client: the User-Agent option cannot inject fields -------------------------------- */
+
+#include <urio/http.h>
+
+Test(review, http_client_user_agent_is_checked)
+{
+	struct ur_loop *l = t_loop();
+	struct ur_http_client c;
+	struct ur_http_client_opts o = {.user_agent = "urio\r\nX-Injected: 1"};
+	ASSERT_RES(ur_http_client_init(&c, l, &o), UR_EHTTP_HVALUE);
+	o.user_agent = "urio/1 (review)";
+	ASSERT_RES(ur_http_client_init(&c, l, &o), 0);
+	ASSERT_RES(ur_http_client_close(&c), 0);
+	o.user_agent = "";
+	ASSERT_RES(ur_http_client_init(&c, l, &o), 0);
+	ASSERT_RES(ur_http_client_close(&c), 0);
+	t_loop_done(&l);
+}
