@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "../helpers.h"
+#include <urio/tls.h>
 
 /* Echo until the peer ends; counts finished connections. */
 static atomic_int echo_done;
@@ -26,6 +27,7 @@ static int echo(struct ur_stream *s, void *arg)
 
 struct clients {
 	uint16_t port;
+	struct ur_tls_ctx *tls; /* clients speak TLS with this context */
 	const char *unix_path;
 	unsigned n, rounds;
 	bool keep_open; /* leave the connections open, for the stop tests */
@@ -48,6 +50,8 @@ static int client_main(void *arg)
 	char msg[64], got[64];
 	int r = cs->unix_path ? ur_unix_connect(s, cs->unix_path, NULL)
 	                      : ur_tcp_connect(s, "127.0.0.1", cs->port, NULL);
+	if (r == 0 && cs->tls && (r = ur_tls_client(s, cs->tls, "127.0.0.1")) < 0)
+		ur_stream_close(s);
 	if (r < 0) {
 		cs->first_err = cs->first_err ? cs->first_err : r;
 		return r;
@@ -374,4 +378,42 @@ Test(server, accept_emfile_backs_off_and_recovers, .timeout = 60)
 	cr_assert_eq(ss.accepted, N);
 	cr_assert_geq(ss.accept_errors, 3);
 	setrlimit(RLIMIT_NOFILE, &old);
+}
+
+/* The same echo behind TLS (what urecho --tls does): the handshake, then the handler. */
+static int tls_echo(struct ur_stream *s, void *arg)
+{
+	int r = ur_tls_server(s, arg);
+	return r < 0 ? r : echo(s, NULL);
+}
+
+Test(server, thousand_concurrent_tls_clients_echoed, .timeout = 300)
+{
+	t_skip_under_valgrind();
+	int fds = t_count_fds();
+	struct ur_tls_cert cert;
+	ASSERT_RES(ur_tls_cert_generate(&cert, NULL), 0);
+	struct ur_tls_ctx *sctx, *cctx;
+	struct ur_tls_opts so = {.cert_pem = cert.cert_pem, .key_pem = cert.key_pem};
+	struct ur_tls_opts co = {.ca_pem = cert.ca_pem};
+	ASSERT_RES(ur_tls_ctx_new(&sctx, UR_TLS_SERVER, &so), 0);
+	ASSERT_RES(ur_tls_ctx_new(&cctx, UR_TLS_CLIENT, &co), 0);
+
+	struct ur_server *sv;
+	struct ur_server_opts o = {
+	    .host = "127.0.0.1", .threads = 2, .on_conn = tls_echo, .arg = sctx};
+	ASSERT_RES(ur_server_start(&sv, &o), 0);
+	struct clients cs = {.port = ur_server_port(sv), .n = 1000, .rounds = 2, .tls = cctx};
+	clients_run(&cs);
+	ASSERT_RES(cs.first_err, 0);
+	cr_assert_eq(atomic_load(&cs.ok), 1000);
+	ur_server_stop(sv, 5 * UR_SEC);
+	struct ur_server_stats ss;
+	server_done(&sv, &ss);
+	cr_assert_eq(ss.accepted, 1000);
+	cr_assert_eq(ss.cancelled, 0);
+	ur_tls_ctx_free(sctx);
+	ur_tls_ctx_free(cctx);
+	ur_tls_cert_free(&cert);
+	cr_assert_eq(t_count_fds(), fds);
 }
