@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "internal.h"
+#include "valgrind.h"
 
 /* The kernel caps one transfer at MAX_RW_COUNT; asking for more would only wrap the 32-bit len. */
 #define MAX_RW 0x7ffff000u
@@ -38,6 +40,7 @@ int ur_read_start(struct ur_loop *l, struct ur_future *f, int fd, void *buf, siz
 	if (ret)
 		return ret;
 	io_uring_prep_read(op.sqe, fd, buf, rw_len(len), off);
+	UR__VG_DEFINED(buf, rw_len(len));
 	return ur__op_end(l, f, &op);
 }
 
@@ -60,6 +63,8 @@ int ur_readv_start(struct ur_loop *l, struct ur_future *f, int fd, const struct 
 	if (ret)
 		return ret;
 	io_uring_prep_readv(op.sqe, fd, iov, iovcnt, off);
+	for (unsigned i = 0; i < iovcnt; i++)
+		UR__VG_DEFINED(iov[i].iov_base, iov[i].iov_len);
 	return ur__op_end(l, f, &op);
 }
 
@@ -116,6 +121,7 @@ int ur_statx_start(struct ur_loop *l, struct ur_future *f, int dfd, const char *
 	if (ret)
 		return ret;
 	io_uring_prep_statx(op.sqe, dfd, path, flags, mask, out);
+	UR__VG_DEFINED(out, sizeof(*out));
 	return ur__op_end(l, f, &op);
 }
 
@@ -192,6 +198,8 @@ int ur_accept_start(struct ur_loop *l, struct ur_future *f, int fd, struct socka
 	if (ret)
 		return ret;
 	io_uring_prep_accept(op.sqe, fd, addr, addrlen, flags | SOCK_CLOEXEC);
+	if (addr && addrlen)
+		UR__VG_DEFINED(addr, *addrlen);
 	return ur__op_end(l, f, &op);
 }
 
@@ -226,6 +234,7 @@ int ur_recv_start(struct ur_loop *l, struct ur_future *f, int fd, void *buf, siz
 	if (ret)
 		return ret;
 	io_uring_prep_recv(op.sqe, fd, buf, rw_len(len), flags);
+	UR__VG_DEFINED(buf, rw_len(len));
 	return ur__op_end(l, f, &op);
 }
 
@@ -247,6 +256,12 @@ int ur_recvmsg_start(struct ur_loop *l, struct ur_future *f, int fd, struct msgh
 	if (ret)
 		return ret;
 	io_uring_prep_recvmsg(op.sqe, fd, msg, (unsigned)flags);
+	for (size_t i = 0; i < msg->msg_iovlen; i++)
+		UR__VG_DEFINED(msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
+	if (msg->msg_name)
+		UR__VG_DEFINED(msg->msg_name, msg->msg_namelen);
+	if (msg->msg_control)
+		UR__VG_DEFINED(msg->msg_control, msg->msg_controllen);
 	return ur__op_end(l, f, &op);
 }
 

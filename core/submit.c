@@ -11,10 +11,12 @@
  * that reach the kernel together and in order.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "valgrind.h"
 
 static int backlog_grow(struct ur_loop *l, unsigned n)
 {
@@ -122,6 +124,23 @@ unsigned ur__backlog_drop(struct ur_loop *l, struct ur_future *f)
 }
 
 /*
+ * On valgrind: a wait that gives up after UR__VALGRIND_WAIT_NS (-ETIME, which the caller takes
+ * as "nothing yet"), so that valgrind lets the program's other threads run (core/valgrind.h).
+ * Needs IORING_FEAT_EXT_ARG (5.11); without it, the wait is not bounded.
+ */
+static int wait_bounded(struct ur_loop *l, unsigned wait_nr)
+{
+	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = UR__VALGRIND_WAIT_NS};
+	struct io_uring_cqe *cqe;
+	int ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, wait_nr, &ts, NULL);
+	if (ret != -ETIME)
+		return ret;
+	/* valgrind hands its lock over at a yield, not after a syscall it runs synchronously. */
+	sched_yield();
+	return 0;
+}
+
+/*
  * Enters the kernel: moves the local queue into the SQ, submits, and waits for @wait_nr
  * completions (0: only run deferred task work, so completions become visible).
  */
@@ -131,7 +150,9 @@ int ur__enter(struct ur_loop *l, unsigned wait_nr)
 	for (;;) {
 		/* Never sleep while SQEs still wait locally: they may be what wakes us. */
 		unsigned left = ur__backlog_flush(l);
-		if (wait_nr && !left)
+		if (wait_nr && !left && UR__ON_VALGRIND())
+			ret = wait_bounded(l, wait_nr);
+		else if (wait_nr && !left)
 			ret = io_uring_submit_and_wait(&l->ring, wait_nr);
 		else
 			ret = io_uring_submit_and_get_events(&l->ring);

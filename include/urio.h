@@ -5,6 +5,9 @@
 #ifndef URIO_H
 #define URIO_H
 
+/* Results are compared with errno values (-ENOENT, -ECANCELED...): every caller needs these. */
+#include <errno.h>
+
 #include "urio/common.h"
 #include "urio/error.h"
 #include "urio/future.h"

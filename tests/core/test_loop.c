@@ -306,7 +306,6 @@ Test(loop, posts_from_other_threads_run_in_order)
 {
 	pthread_t th[POSTERS];
 
-	t_skip_under_valgrind();
 	memset(&ptest, 0, sizeof(ptest));
 	ptest.in_order = true;
 	ptest.loop = t_loop();
@@ -335,7 +334,6 @@ Test(loop, wake_interrupts_a_blocking_turn)
 	int calls = 0;
 	pthread_t th;
 
-	t_skip_under_valgrind();
 	ur_future_init(&t, t_count_cb, &calls);
 	cr_assert_eq(ur_timeout_start(l, &t, 30 * UR_SEC, 0), 0);
 	cr_assert_eq(pthread_create(&th, NULL, waker, l), 0);
