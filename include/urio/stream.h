@@ -102,7 +102,8 @@ UR_EXPORT ssize_t ur_stream_read_exactly(struct ur_stream *s, void *buf, size_t 
 /*
  * asyncio's readuntil(): reads up to and including the first occurrence of @delim (@dlen bytes,
  * 1..64) and copies it into @buf, whose size @max is also the limit. Returns the bytes copied
- * (delimiter included). UR_ELIMIT: no delimiter within @max bytes; UR_EINCOMPLETE: the stream
+ * (delimiter included). UR_ELIMIT: no delimiter within @max bytes, or within the stream's
+ * read buffer limit if that is smaller (the buffer holds the line); UR_EINCOMPLETE: the stream
  * ended first. On either error nothing is consumed: the buffered bytes remain for the next call.
  */
 UR_EXPORT ssize_t ur_stream_read_until(struct ur_stream *s, const void *delim, size_t dlen,
