@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * core/ctx.h - machine contexts: the register switch under stackful tasks (core/arch/), and the
- * AddressSanitizer bookkeeping every switch needs in a sanitized build.
+ * AddressSanitizer / ThreadSanitizer bookkeeping every switch needs in a sanitized build.
  *
- * The task layer uses the _san calls only; they compile to the bare switch without ASan. The bare
- * ur__ctx_switch / ur__ctx_make are for code that does its own bookkeeping (tests, benchmarks).
+ * The task layer uses the _san calls only; they compile to the bare switch without sanitizers. The
+ * bare ur__ctx_switch / ur__ctx_make are for code that does its own bookkeeping (tests,
+ * benchmarks).
  */
 #ifndef UR_CORE_CTX_H
 #define UR_CORE_CTX_H
@@ -28,6 +29,30 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define UR__CTX_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UR__CTX_TSAN 1
+#endif
+#endif
+#ifndef UR__CTX_TSAN
+#define UR__CTX_TSAN 0
+#endif
+
+#if UR__CTX_TSAN
+/*
+ * ThreadSanitizer keeps a shadow call stack and a clock per thread; a stack switch it is not
+ * told about corrupts both (false races, wild reports). Each made context is a TSan fiber; the
+ * thread's own context is the thread's fiber, learned on its first switch away. Declared here
+ * rather than taken from <sanitizer/tsan_interface.h>, which gcc 12 does not ship.
+ */
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
 /*
  * A switched-out context. The thread's own context (the loop's) needs no setup: a zeroed
  * struct ur__ctx is filled by the first switch away from it.
@@ -39,6 +64,12 @@ struct ur__ctx {
 	const void *asan_bottom;   /* its stack, for ASan's switch into it ... */
 	size_t asan_size;          /* ... learned on the first switch away if not made here */
 	struct ur__ctx *asan_from; /* who switched into it, told its bounds on landing */
+#endif
+#if UR__CTX_TSAN
+	void *
+	    tsan_fiber; /* TSan's fiber for this context; NULL for a thread's own until it leaves */
+	void
+	    *tsan_dead; /* the fiber of a context that exited into this one, destroyed on landing */
 #endif
 };
 
@@ -71,6 +102,10 @@ static inline void ur__ctx_make_san(struct ur__ctx *ctx, void *base, size_t size
 	ctx->asan_size = size;
 	ctx->asan_from = NULL;
 #endif
+#if UR__CTX_TSAN
+	ctx->tsan_fiber = __tsan_create_fiber(0);
+	ctx->tsan_dead = NULL;
+#endif
 }
 
 /*
@@ -87,9 +122,19 @@ static inline void ur__ctx_leave_san(struct ur__ctx *from, struct ur__ctx *to, b
 		__asan_handle_no_return();
 	__sanitizer_start_switch_fiber(from_exits ? NULL : &from->asan_fake, to->asan_bottom,
 	                               to->asan_size);
-#else
-	(void)from, (void)to, (void)from_exits;
 #endif
+#if UR__CTX_TSAN
+	if (!from->tsan_fiber)
+		from->tsan_fiber = __tsan_get_current_fiber();
+	if (from_exits) {
+		/* A fiber cannot be destroyed while it runs: the context switched into does it. */
+		to->tsan_dead = from->tsan_fiber;
+		from->tsan_fiber = NULL;
+	}
+	/* flags 0: the switch synchronizes, as the hand-off between tasks on one thread does. */
+	__tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+	(void)from, (void)to, (void)from_exits;
 }
 
 /*
@@ -106,9 +151,14 @@ static inline void ur__ctx_landed_san(struct ur__ctx *self)
 		self->asan_from->asan_bottom = bottom;
 		self->asan_from->asan_size = size;
 	}
-#else
-	(void)self;
 #endif
+#if UR__CTX_TSAN
+	if (self->tsan_dead) {
+		__tsan_destroy_fiber(self->tsan_dead);
+		self->tsan_dead = NULL;
+	}
+#endif
+	(void)self;
 }
 
 /*
@@ -133,9 +183,14 @@ static inline void ur__ctx_discard_san(struct ur__ctx *ctx)
 	const char *top = (const char *)ctx->asan_bottom + ctx->asan_size;
 	if (ctx->asan_bottom && (const char *)ctx->sp < top)
 		__asan_unpoison_memory_region(ctx->sp, (size_t)(top - (const char *)ctx->sp));
-#else
-	(void)ctx;
 #endif
+#if UR__CTX_TSAN
+	if (ctx->tsan_fiber) {
+		__tsan_destroy_fiber(ctx->tsan_fiber);
+		ctx->tsan_fiber = NULL;
+	}
+#endif
+	(void)ctx;
 }
 
 #endif

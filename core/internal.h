@@ -15,6 +15,10 @@
 #include "ctx.h"
 #include "stack.h"
 
+#ifndef UR_FAULT_INJECTION
+#define UR_FAULT_INJECTION 0 /* meson -Dfault_injection=true sets 1: core/fault.h */
+#endif
+
 /* Private future flags (struct ur_future.flags_). */
 enum {
 	UR__F_CANCEL = 1u << 0,   /* cancellation requested */
@@ -113,6 +117,9 @@ struct ur_loop {
 	struct ur_loop_stats stats;
 	uint8_t probe[32]; /* one bit per IORING_OP_* the kernel supports */
 	pthread_t owner;   /* the thread that created the loop (debug builds check calls) */
+#if UR_FAULT_INJECTION
+	struct ur__fault *fault; /* core/fault.c; NULL when UR_FAULT_SEED is unset */
+#endif
 };
 
 /*
@@ -144,6 +151,22 @@ struct ur__op {
 };
 
 int ur__op_begin_slow(struct ur_loop *l, struct ur_future *f, unsigned naux, struct ur__op *op);
+
+#if UR_FAULT_INJECTION
+/*
+ * Fault injection (core/fault.c, core/fault.h), fault builds only. ur__fault_start runs before a
+ * start commits: it may shrink the prepped length (short), or refuse the start (-ENOMEM, its SQEs
+ * turned into no-ops the loop owns), or return a stand-in tag that ur__fault_commit puts on a NOP
+ * replacing the operation, whose completion ur__fault_cqe turns into the fault's result.
+ * ur__fault_cut chooses how many of @n reaped CQEs to take this turn (delay).
+ */
+int ur__fault_start(struct ur_loop *l, struct ur_future *f, struct ur__op *op);
+void ur__fault_commit(struct ur_loop *l, struct ur_future *f, struct ur__op *op, int tag);
+void ur__fault_cqe(uint64_t *ud, int32_t *res, uint32_t *flags);
+unsigned ur__fault_cut(struct ur_loop *l, unsigned n);
+void ur__fault_init(struct ur_loop *l);
+void ur__fault_free(struct ur_loop *l);
+#endif
 
 /* Reserve @n consecutive SQEs; returns 1 if they are in the local queue, 0 in the SQ, -ENOMEM. */
 int ur__reserve(struct ur_loop *l, unsigned n, struct io_uring_sqe **out);
@@ -303,6 +326,11 @@ static inline int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned 
 /* Commits what ur__op_begin reserved and the start call prepped: tags, links, counters. */
 static inline int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__op *op)
 {
+#if UR_FAULT_INJECTION
+	int fault = l->fault ? ur__fault_start(l, f, op) : 0;
+	if (fault < 0)
+		return fault;
+#endif
 	uint16_t keep = f->flags_ & (UR__F_INTERNAL | UR__F_MULTI | UR__F_ALL | UR__F_SENDBUF);
 	unsigned owed = 1;
 
@@ -332,6 +360,10 @@ static inline int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__
 	l->inflight += owed;
 	if (!(f->flags_ & UR__F_INTERNAL))
 		l->pending++;
+#if UR_FAULT_INJECTION
+	if (fault > 0)
+		ur__fault_commit(l, f, op, fault);
+#endif
 	return 0;
 }
 

@@ -127,6 +127,9 @@ int ur_loop_new(struct ur_loop **loopp, const struct ur_loop_opts *opts)
 		free(l);
 		return ret;
 	}
+#if UR_FAULT_INJECTION
+	ur__fault_init(l);
+#endif
 	/* Saves the fd lookup on every io_uring_enter(2) (5.18); harmless where unsupported. */
 	io_uring_register_ring_fd(&l->ring);
 	probe_ops(l);
@@ -156,6 +159,9 @@ fail:
 	if (l->wake_fd >= 0)
 		close(l->wake_fd);
 	io_uring_queue_exit(&l->ring);
+#if UR_FAULT_INJECTION
+	ur__fault_free(l);
+#endif
 	free(l);
 	return ret;
 }
@@ -228,10 +234,21 @@ static unsigned reap(struct ur_loop *l, unsigned max)
 			flushed = true;
 			continue;
 		}
-		io_uring_cq_advance(&l->ring, n);
-		for (unsigned i = 0; i < n; i++)
+		unsigned take = n;
+#if UR_FAULT_INJECTION
+		if (l->fault)
+			take = ur__fault_cut(l, n);
+#endif
+		io_uring_cq_advance(&l->ring, take);
+		for (unsigned i = 0; i < take; i++) {
+#if UR_FAULT_INJECTION
+			ur__fault_cqe(&batch[i].ud, &batch[i].res, &batch[i].flags);
+#endif
 			ur__cqe(l, batch[i].ud, batch[i].res, batch[i].flags);
-		done += n;
+		}
+		done += take;
+		if (take < n)
+			break; /* the rest stays in the CQ for the next turn */
 	}
 	return done;
 }
@@ -497,5 +514,8 @@ void ur_loop_free(struct ur_loop **loopp)
 	if (l->poll_fd >= 0)
 		close(l->poll_fd);
 	free(l->backlog);
+#if UR_FAULT_INJECTION
+	ur__fault_free(l);
+#endif
 	free(l);
 }

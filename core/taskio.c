@@ -166,6 +166,9 @@ static ssize_t transfer_all(ssize_t (*op)(int, void *, size_t, uint64_t), int fd
 	while (done < len) {
 		uint64_t at = off == UR_OFF_CURRENT ? off : off + done;
 		ssize_t n = op(fd, buf + done, len - done, at);
+		if (n == -EINTR)
+			continue; /* interrupted before moving anything: returning would lose `done`
+			           */
 		if (n < 0)
 			return n;
 		if (n == 0) {

@@ -7,6 +7,7 @@
 #define UR_TEST_HELPERS_H
 
 #include <criterion/criterion.h>
+#include <criterion/hooks.h>
 #include <dirent.h>
 #include <errno.h>
 #include <liburing.h>
@@ -40,6 +41,61 @@
 	} while (0)
 
 /*
+ * Fault builds (meson -Dfault_injection=true; core/fault.h, docs/reliability.md). A test that
+ * cannot hold under some fault classes names them and says why: they are turned off for that
+ * test alone (Criterion runs each test in a process of its own, and the loop reads
+ * UR_FAULT_SPEC when it is made, so call this first). If that leaves no class active the test is
+ * skipped, since it would only repeat the fault-free run. A file whose every test shares the
+ * reason defines T_FAULT_UNSAFE_FILE and T_FAULT_UNSAFE_WHY before including this header;
+ * t_loop() applies them.
+ */
+#include "../core/fault.h"
+
+static inline bool t_fault_active(void)
+{
+	const char *seed = getenv("UR_FAULT_SEED");
+	return UR_FAULT_INJECTION && seed && *seed;
+}
+
+static inline void t_fault_unsafe(const char *classes, const char *why)
+{
+	static const char *const names[] = {UR__FAULT_NAMES};
+	if (!t_fault_active())
+		return;
+	const char *spec = getenv("UR_FAULT_SPEC");
+	if (!spec || !*spec || !strcmp(spec, "all"))
+		spec = UR__FAULT_ALL;
+	char left[128] = "";
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t n = strlen(names[i]);
+		bool on = false, unsafe = false;
+		for (const char *p = spec; (p = strstr(p, names[i])); p += n)
+			on |= (p == spec || p[-1] == ',') && (p[n] == ',' || !p[n]);
+		for (const char *p = classes; (p = strstr(p, names[i])); p += n)
+			unsafe |= (p == classes || p[-1] == ',') && (p[n] == ',' || !p[n]);
+		if (on && !unsafe)
+			snprintf(left + strlen(left), sizeof(left) - strlen(left), "%s%s",
+			         left[0] ? "," : "", names[i]);
+	}
+	if (!left[0])
+		cr_skip_test("fault injection: cannot hold under %s: %s", classes, why);
+	setenv("UR_FAULT_SPEC", left, 1);
+}
+
+/* In a fault build, a failed test prints how to replay it: the seed, rate and classes. */
+ReportHook(POST_TEST)(struct criterion_test_stats *st)
+{
+	if (!t_fault_active() || st->test_status != CR_STATUS_FAILED)
+		return;
+	const char *rate = getenv("UR_FAULT_RATE"), *spec = getenv("UR_FAULT_SPEC");
+	fprintf(stderr,
+	        "fault injection: replay with UR_FAULT_SEED=%s UR_FAULT_RATE=%s UR_FAULT_SPEC=%s "
+	        "%s --filter '%s/%s'\n",
+	        getenv("UR_FAULT_SEED"), rate ? rate : "0.1", spec ? spec : "all",
+	        program_invocation_name, st->test->category, st->test->name);
+}
+
+/*
  * Every suite runs twice under meson: as is, and with UR_TEST_PLAIN=1, which sets each loop up
  * with UR_LOOP_PLAIN_SETUP (the setup of kernels that refuse the optional flags).
  */
@@ -55,6 +111,9 @@ static inline struct ur_loop *t_loop_opts(struct ur_loop_opts *o)
 	struct ur_loop_opts d = {0};
 	if (!o)
 		o = &d;
+#ifdef T_FAULT_UNSAFE_FILE
+	t_fault_unsafe(T_FAULT_UNSAFE_FILE, T_FAULT_UNSAFE_WHY);
+#endif
 	o->flags |= t_loop_flags();
 	int ret = ur_loop_new(&l, o);
 	cr_assert_eq(ret, 0, "ur_loop_new: %s", ur_strerror(ret));

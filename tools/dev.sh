@@ -2,20 +2,25 @@
 # tools/dev.sh - the developer's entry point.
 #
 #   tools/dev.sh test      install what is missing, build, run every test (plain and ASan/UBSan
-#                          builds, then the suites under valgrind); ends with "N passed, N failed"
+#                          builds, the suites under valgrind, the fault-injection passes and the
+#                          ThreadSanitizer pass); ends with "N passed, N failed"
 #   tools/dev.sh build     install what is missing and build (build/)
 #   tools/dev.sh asan      the ASan/UBSan build and its tests only (build-asan/)
 #   tools/dev.sh valgrind  the suites under valgrind only
 #   tools/dev.sh bench     a release build and every benchmark in tools/bench (installs nginx,
 #                          curl, wrk, aiohttp and gnuplot for tools/bench/fetch.py)
 #   tools/dev.sh demo      build and run `urfetch --demo` (loopback HTTP and HTTPS, no network)
+#   tools/dev.sh fault     the suites under fault injection only (build-fault/; seeds in
+#                          UR_FAULT_SEEDS, default "1 2 3"; docs/reliability.md)
+#   tools/dev.sh tsan      the cross-thread suite under ThreadSanitizer only (build-tsan/)
 #   tools/dev.sh format    clang-format every C file in place
 #   tools/dev.sh fuzz [S]  libFuzzer build (clang, build-fuzz/) and each fuzz target for S seconds
 #                          (default 30); new inputs go to build-fuzz/corpus/, crashes to
 #                          build-fuzz/artifacts/ (copy those into tests/fuzz/corpus/<target>/)
 #
 # Needs Debian or Ubuntu; as root it installs missing packages with apt-get, otherwise it says
-# which ones to install. Set UR_SKIP_VALGRIND=1 to leave the valgrind pass out of `test`.
+# which ones to install. Set UR_SKIP_VALGRIND=1, UR_SKIP_FAULT=1 or UR_SKIP_TSAN=1 to leave that
+# pass out of `test`.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -106,6 +111,36 @@ run_tests() { # DIR [meson test args...]
 	return $rc
 }
 
+# Fault passes: every class at once over the suites that make loops (ctx makes none). proto runs
+# the classes its suites hold under so far; the rest are listed in docs/reliability.md.
+fault_core_tests=(future loop io timer task fault)
+fault_proto_spec="short,eagain,enobufs,delay"
+
+fault_passes() {
+	setup build-fault -Dfault_injection=true -Dbench=false
+	local seed
+	for seed in ${UR_FAULT_SEEDS:-1 2 3}; do
+		echo "dev.sh: fault pass UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 (a failed test prints its replay)" >&2
+		suffix="-fault$seed"
+		UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 UR_FAULT_SPEC=all \
+			run_tests build-fault "${fault_core_tests[@]}" || rc=1
+		suffix="-fault$seed-proto"
+		UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 UR_FAULT_SPEC=$fault_proto_spec \
+			run_tests build-fault --suite proto || rc=1
+	done
+	suffix=""
+}
+
+# ThreadSanitizer: what crosses threads (suite 'threads', a plain program: Criterion cannot start
+# under TSan). No suppressions are needed: TSan sees only user threads, and the ring is shared with
+# the kernel, not with another thread.
+tsan_pass() {
+	setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dbench=false
+	suffix=""
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_tests build-tsan --suite threads ||
+		rc=1
+}
+
 cmd=${1:-test}
 logs="$top/build/test-logs"
 suffix=""
@@ -114,7 +149,7 @@ build)
 	need_packages
 	setup build
 	;;
-test | asan | valgrind)
+test | asan | valgrind | fault | tsan)
 	need_packages
 	setup build
 	mkdir -p "$logs"
@@ -123,7 +158,7 @@ test | asan | valgrind)
 	if [ "$cmd" = test ]; then
 		run_tests build || rc=1
 	fi
-	if [ "$cmd" != valgrind ]; then
+	if [ "$cmd" = test ] || [ "$cmd" = asan ]; then
 		setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 			run_tests build-asan || rc=1
@@ -131,6 +166,12 @@ test | asan | valgrind)
 	if [ "$cmd" = valgrind ] || { [ "$cmd" = test ] && [ "${UR_SKIP_VALGRIND:-0}" != 1 ]; }; then
 		suffix="-valgrind"
 		run_tests build --suite core --wrap="$top/tools/valgrind.sh" --timeout-multiplier 10 || rc=1
+	fi
+	if [ "$cmd" = fault ] || { [ "$cmd" = test ] && [ "${UR_SKIP_FAULT:-0}" != 1 ]; }; then
+		fault_passes
+	fi
+	if [ "$cmd" = tsan ] || { [ "$cmd" = test ] && [ "${UR_SKIP_TSAN:-0}" != 1 ]; }; then
+		tsan_pass
 	fi
 	summary "$logs"/*.json || rc=1
 	exit $rc
@@ -172,7 +213,7 @@ demo)
 	exec build/tools/urfetch/urfetch --demo
 	;;
 *)
-	sed -n '2,17p' "$0"
+	sed -n '2,23p' "$0"
 	exit 2
 	;;
 esac

@@ -212,9 +212,10 @@ UR_EXPORT int ur_poll(int fd, unsigned events);
 
 /*
  * Read exactly @len bytes (or to end of file) / write all @len bytes, looping over short
- * transfers; sockets and pipes too (then @off must be UR_OFF_CURRENT). Returns the bytes moved
- * (less than @len only at end of file for reads), or the first error; an error after some bytes
- * moved is still returned as the error.
+ * transfers and retrying -EINTR (nothing moved, as PEP 475 retries in Python); sockets and pipes
+ * too (then @off must be UR_OFF_CURRENT). Returns the bytes moved (less than @len only at end of
+ * file for reads), or the first other error; an error after some bytes moved is still returned
+ * as the error.
  */
 UR_EXPORT ssize_t ur_read_all(int fd, void *buf, size_t len, uint64_t off);
 UR_EXPORT ssize_t ur_write_all(int fd, const void *buf, size_t len, uint64_t off);

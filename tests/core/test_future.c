@@ -39,6 +39,7 @@ Test(future, completes_exactly_once_and_restarts)
 
 Test(future, never_completes_inside_the_start_call)
 {
+	t_fault_unsafe("enomem", "asserts its starts succeed");
 	/* Eight SQ slots and eighty starts: the start calls must enter the kernel to make room, and
 	 * still no callback may run before the loop does. */
 	struct ur_loop_opts o = {.sq_entries = 8};
@@ -113,6 +114,8 @@ static void teardown_cb(struct ur_future *f, void *arg)
 
 Test(future, start_during_teardown_fails_and_never_completes)
 {
+	t_fault_unsafe("eintr,reset",
+	               "a recv on a TCP socket must stay pending (EINTR or a reset completes it)");
 	struct teardown_probe p = {0};
 	int fds[2];
 	char buf[8];
@@ -186,6 +189,8 @@ Test(future, cancel_in_sq_before_submission_loses_the_race)
 
 Test(future, cancel_in_kernel)
 {
+	t_fault_unsafe("eintr,reset",
+	               "a recv on a TCP socket must stay pending (EINTR or a reset completes it)");
 	struct ur_loop *l = t_loop();
 	struct ur_future f;
 	int calls = 0, c, s;
@@ -323,6 +328,7 @@ Test(future, openat_cancelled_after_success_closes_fd)
 
 Test(future, accept_cancelled_after_success_closes_fd)
 {
+	t_fault_unsafe("eintr", "its accept must succeed");
 	struct ur_loop_opts o = {.max_per_turn = 1};
 	struct ur_loop *l = t_loop_opts(&o);
 	struct ur_future a, b;
@@ -361,6 +367,8 @@ Test(future, accept_cancelled_after_success_closes_fd)
 
 Test(future, deadline_against_silent_peer_times_out)
 {
+	t_fault_unsafe("eintr,reset",
+	               "a recv on a TCP socket must stay pending (EINTR or a reset completes it)");
 	struct ur_loop *l = t_loop();
 	struct ur_future f;
 	int calls = 0, c, s;
@@ -401,6 +409,8 @@ Test(future, deadline_not_reached_keeps_result)
 
 Test(future, cancel_with_deadline_reports_cancelled)
 {
+	t_fault_unsafe("eintr,reset",
+	               "a recv on a TCP socket must stay pending (EINTR or a reset completes it)");
 	struct ur_loop *l = t_loop();
 	struct ur_future f;
 	int calls = 0, c, s;

@@ -111,6 +111,7 @@ static int gather_mixed(void *arg)
 
 Test(task, gather_tasks_and_io_futures)
 {
+	t_fault_unsafe("enomem", "asserts the exact result of operations it starts");
 	int result = -1;
 	cr_assert_eq(t_run(gather_mixed, NULL, &result), 0);
 	cr_assert_eq(result, 0);
@@ -146,6 +147,7 @@ static int gather_fail(void *arg)
 
 Test(task, gather_returns_first_error_after_all)
 {
+	t_fault_unsafe("enomem", "asserts the exact result of operations it starts");
 	int result = -1;
 	cr_assert_eq(t_run(gather_fail, (void *)0, &result), 0);
 	cr_assert_eq(result, 0);
@@ -153,6 +155,7 @@ Test(task, gather_returns_first_error_after_all)
 
 Test(task, gather_cancel_on_error_cancels_the_rest)
 {
+	t_fault_unsafe("enomem", "asserts the exact result of operations it starts");
 	int result = -1;
 	cr_assert_eq(t_run(gather_fail, (void *)(uintptr_t)UR_GATHER_CANCEL_ON_ERROR, &result), 0);
 	cr_assert_eq(result, 0);
@@ -160,6 +163,7 @@ Test(task, gather_cancel_on_error_cancels_the_rest)
 
 Test(task, gather_outside_a_task)
 {
+	t_fault_unsafe("enomem", "asserts the exact result of operations it starts");
 	struct ur_loop *l = t_loop();
 	struct ur_future f[3];
 	struct ur_future *fs[3];
@@ -216,6 +220,7 @@ static int any_and_completed(void *arg)
 
 Test(task, wait_any_and_as_completed)
 {
+	t_fault_unsafe("enomem", "asserts the exact result of operations it starts");
 	int result = -1;
 	cr_assert_eq(t_run(any_and_completed, NULL, &result), 0);
 	cr_assert_eq(result, 0);
@@ -249,6 +254,8 @@ static int wait_for_recv(void *arg)
 
 Test(task, wait_for_times_out_and_leaves_nothing_in_flight)
 {
+	t_fault_unsafe("eintr,enomem,reset",
+	               "its recv must stay pending until the deadline, and its starts succeed");
 	int result = -1;
 	cr_assert_eq(t_run(wait_for_recv, NULL, &result), 0);
 	cr_assert_eq(result, 1);
@@ -272,6 +279,8 @@ static int deadline_op(void *arg)
 
 Test(task, deadline_on_task_operation)
 {
+	t_fault_unsafe("eintr,reset",
+	               "a recv on a TCP socket must stay pending (EINTR or a reset completes it)");
 	int result = -1;
 	cr_assert_eq(t_run(deadline_op, NULL, &result), 0);
 	cr_assert_eq(result, 0);
@@ -619,6 +628,7 @@ static int index_after_sleep(void *arg)
 
 Test(task, hundred_thousand_sleeping_tasks)
 {
+	t_fault_unsafe("enomem", "asserts the exact result of operations it starts");
 	enum {
 		N = 100000
 	};
@@ -765,6 +775,7 @@ static int pipe_all(void *arg)
 
 Test(task, read_all_and_write_all_loop_over_short_transfers)
 {
+	t_fault_unsafe("enomem", "asserts the exact result of operations it starts");
 	int result = -1;
 	cr_assert_eq(t_run(pipe_all, NULL, &result), 0);
 	cr_assert_eq(result, 0);
@@ -855,6 +866,7 @@ static int wait_for_restarted(void *arg)
 
 Test(task, wait_for_and_wait_any_can_be_repeated_on_a_restarted_future)
 {
+	t_fault_unsafe("enomem", "asserts the exact result of operations it starts");
 	int result = -1;
 	cr_assert_eq(t_run(wait_for_restarted, NULL, &result), 0);
 	cr_assert_eq(result, 0);
@@ -878,6 +890,7 @@ static void waits_from_callback(struct ur_future *f, void *arg)
 
 Test(task, waits_from_a_loop_callback_are_refused_and_touch_nothing)
 {
+	t_fault_unsafe("enomem", "asserts the exact result of operations it starts");
 	struct ur_loop *l = t_loop();
 	struct from_cb c = {0};
 	struct ur_future trigger;
@@ -919,6 +932,7 @@ static int as_completed_stopped(void *arg)
 
 Test(task, as_completed_stop_releases_done_futures)
 {
+	t_fault_unsafe("enomem", "asserts the exact result of operations it starts");
 	int result = -1;
 	cr_assert_eq(t_run(as_completed_stopped, NULL, &result), 0);
 	cr_assert_eq(result, 0);

@@ -1,0 +1,484 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/core/test_fault.c - the fault injector itself (fault builds only: meson
+ * -Dfault_injection=true): each class does what docs/reliability.md says and nothing the kernel
+ * could not, and a mixed workload of tasks under every class at once moves every byte or ends
+ * with a clear error, never hangs, leaks nothing.
+ *
+ * Each test sets its own UR_FAULT_* before making its loop (Criterion gives every test a
+ * process of its own). The chaos test takes the run's seed when a fault pass sets one.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "../helpers.h"
+
+TestSuite(fault, .timeout = 60);
+
+static void faults(const char *seed, const char *rate, const char *spec)
+{
+	setenv("UR_FAULT_SEED", seed, 1);
+	setenv("UR_FAULT_RATE", rate, 1);
+	setenv("UR_FAULT_SPEC", spec, 1);
+}
+
+static int run_op(struct ur_loop *l, struct ur_future *f)
+{
+	t_run_until(l, f);
+	return f->res;
+}
+
+static void pattern(char *buf, size_t len, unsigned salt)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)((i * 131 + salt) >> 3);
+}
+
+Test(fault, short_read_reports_a_prefix_of_what_arrived)
+{
+	faults("1", "1", "short");
+	struct ur_loop *l = t_loop();
+	int p[2];
+	char data[100], got[100] = {0};
+	pattern(data, sizeof(data), 1);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_eq(write(p[1], data, sizeof(data)), 100);
+
+	size_t have = 0;
+	int shorts = 0;
+	while (have < sizeof(data)) {
+		struct ur_future f;
+		ur_future_init(&f, NULL, NULL);
+		ASSERT_RES(
+		    ur_read_start(l, &f, p[0], got + have, sizeof(got) - have, UR_OFF_CURRENT), 0);
+		int n = run_op(l, &f);
+		cr_assert_gt(n, 0);
+		shorts += (size_t)n < sizeof(got) - have;
+		have += (size_t)n;
+	}
+	cr_assert_gt(shorts, 0, "rate 1 made no read short");
+	cr_assert_arr_eq(got, data, sizeof(data));
+	close(p[0]);
+	close(p[1]);
+	t_loop_done(&l);
+}
+
+Test(fault, short_send_is_split_before_submission)
+{
+	faults("2", "1", "short");
+	struct ur_loop *l = t_loop();
+	int c, s;
+	t_tcp_pair(&c, &s);
+	char data[1000], got[1000];
+	pattern(data, sizeof(data), 2);
+
+	struct ur_future f;
+	ur_future_init(&f, NULL, NULL);
+	ASSERT_RES(ur_send_start(l, &f, c, data, sizeof(data), 0), 0);
+	int n = run_op(l, &f);
+	cr_assert(n > 0 && n < 1000, "send of 1000 gave %d", n);
+	/* The peer gets exactly the bytes reported, not one more: nothing was sent and hidden. */
+	cr_assert_eq(recv(s, got, (size_t)n, MSG_WAITALL), n);
+	cr_assert_arr_eq(got, data, (size_t)n);
+	cr_assert_eq(recv(s, got, sizeof(got), MSG_DONTWAIT), -1);
+	cr_assert_eq(errno, EAGAIN);
+	close(c);
+	close(s);
+	t_loop_done(&l);
+}
+
+Test(fault, eintr_moves_nothing_and_spares_regular_files)
+{
+	faults("3", "1", "eintr");
+	struct ur_loop *l = t_loop();
+	int p[2];
+	char buf[16];
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_eq(write(p[1], "0123456789", 10), 10);
+	struct ur_future f;
+	ur_future_init(&f, NULL, NULL);
+	ASSERT_RES(ur_read_start(l, &f, p[0], buf, sizeof(buf), UR_OFF_CURRENT), 0);
+	ASSERT_RES(run_op(l, &f), -EINTR);
+	cr_assert_eq(read(p[0], buf, sizeof(buf)), 10, "the interrupted read took data");
+
+	/* A regular file's read is not interrupted: not eligible. */
+	char path[] = "/tmp/urio-fault-XXXXXX";
+	int fd = mkostemp(path, O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	unlink(path);
+	cr_assert_eq(write(fd, "abcdef", 6), 6);
+	ASSERT_RES(ur_read_start(l, &f, fd, buf, sizeof(buf), 0), 0);
+	ASSERT_RES(run_op(l, &f), 6);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	t_loop_done(&l);
+}
+
+Test(fault, eagain_only_where_the_descriptor_is_non_blocking)
+{
+	faults("4", "1", "eagain");
+	struct ur_loop *l = t_loop();
+	int p[2];
+	char buf[16];
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_eq(write(p[1], "abc", 3), 3);
+	struct ur_future f;
+	ur_future_init(&f, NULL, NULL);
+	ASSERT_RES(ur_read_start(l, &f, p[0], buf, 1, UR_OFF_CURRENT), 0);
+	ASSERT_RES(run_op(l, &f), 1); /* blocking: io_uring waits, it never says EAGAIN */
+	cr_assert_eq(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	ASSERT_RES(ur_read_start(l, &f, p[0], buf, sizeof(buf), UR_OFF_CURRENT), 0);
+	ASSERT_RES(run_op(l, &f), -EAGAIN);
+	cr_assert_eq(read(p[0], buf, sizeof(buf)), 2, "the EAGAIN read took data");
+	close(p[0]);
+	close(p[1]);
+	t_loop_done(&l);
+}
+
+Test(fault, reset_really_ends_the_connection)
+{
+	faults("5", "1", "reset");
+	struct ur_loop *l = t_loop();
+	int c, s;
+	char buf[16];
+	t_tcp_pair(&c, &s);
+	struct ur_future f;
+	ur_future_init(&f, NULL, NULL);
+	ASSERT_RES(ur_recv_start(l, &f, s, buf, sizeof(buf), 0), 0);
+	ASSERT_RES(run_op(l, &f), -ECONNRESET);
+	/* What follows a reset: end of stream on our side, and the peer sees the end too. */
+	cr_assert_eq(recv(s, buf, sizeof(buf), 0), 0);
+	cr_assert_eq(recv(c, buf, sizeof(buf), 0), 0);
+	close(c);
+	close(s);
+	t_loop_done(&l);
+}
+
+struct ms {
+	struct ur_bufring *br;
+	char got[64];
+	size_t have;
+	int last;
+};
+
+static void ms_cb(struct ur_future *f, void *arg)
+{
+	struct ms *m = arg;
+	int bid = ur_future_buffer(f);
+	if (f->res > 0 && bid >= 0) {
+		memcpy(m->got + m->have, ur_bufring_buf(m->br, (unsigned)bid), (size_t)f->res);
+		m->have += (size_t)f->res;
+		ur_bufring_recycle(m->br, (unsigned)bid);
+	}
+	if (!(f->cqe_flags & IORING_CQE_F_MORE))
+		m->last = f->res;
+}
+
+Test(fault, enobufs_rearms_a_multishot_recv_and_loses_nothing)
+{
+	faults("6", "1", "enobufs");
+	struct ur_loop *l = t_loop();
+	int c, s;
+	t_tcp_pair(&c, &s);
+	struct ms m = {0};
+	int ret = ur_bufring_new(l, &m.br, 4, 16);
+	if (ret == -EOPNOTSUPP)
+		cr_skip_test("no buffer rings (Linux 5.19)");
+	ASSERT_RES(ret, 0);
+	struct ur_future f;
+	ur_future_init(&f, ms_cb, &m);
+	ASSERT_RES(ur_recv_multishot_start(l, &f, s, m.br, 0), 0);
+	cr_assert_eq(send(c, "stopped, re-armed", 17, 0), 17);
+	while (m.have < 17)
+		cr_assert_geq(ur_loop_run(l, UR_RUN_ONCE), 0);
+	cr_assert_arr_eq(m.got, "stopped, re-armed", 17);
+	cr_assert_eq(ur_future_done(&f), false, "ENOBUFS ended the multishot");
+	close(c); /* end of stream ends it */
+	t_run_until(l, &f);
+	ASSERT_RES(m.last, 0);
+	ASSERT_RES(ur_bufring_free(&m.br), 0);
+	close(s);
+	t_loop_done(&l);
+}
+
+Test(fault, enomem_fails_the_start_and_the_future_never_completes)
+{
+	faults("7", "1", "enomem");
+	struct ur_loop *l = t_loop();
+	int calls = 0;
+	struct ur_future f;
+	ur_future_init(&f, t_count_cb, &calls);
+	ASSERT_RES(ur_nop_start(l, &f), -ENOMEM);
+	cr_assert_eq(ur_future_done(&f), false);
+	cr_assert_eq(ur_loop_pending(l), 0);
+	ASSERT_RES(ur_loop_run(l, UR_RUN_DEFAULT), 0);
+	cr_assert_eq(calls, 0);
+	t_loop_done(&l);
+}
+
+Test(fault, delay_keeps_order_and_loses_nothing)
+{
+	faults("8", "0.5", "delay");
+	struct ur_loop *l = t_loop();
+	enum {
+		N = 2000
+	};
+	static struct ur_future fs[N];
+	static int seen[N];
+	int done = 0;
+	for (int i = 0; i < N; i++) {
+		ur_future_init(&fs[i], t_count_cb, &seen[i]);
+		ASSERT_RES(ur_nop_start(l, &fs[i]), 0);
+	}
+	ASSERT_RES(ur_loop_run(l, UR_RUN_DEFAULT), 0);
+	for (int i = 0; i < N; i++)
+		done += seen[i] == 1;
+	cr_assert_eq(done, N, "some completion was lost or delivered twice");
+	t_loop_done(&l);
+}
+
+/* The lengths a fixed seed gives the first reads of a fresh loop, in a child process. */
+static void replay_child(int out)
+{
+	faults("99", "0.5", "short");
+	struct ur_loop *l = NULL;
+	if (ur_loop_new(&l, NULL) < 0)
+		_exit(2);
+	int p[2];
+	char buf[64];
+	if (pipe2(p, O_CLOEXEC))
+		_exit(2);
+	for (int i = 0; i < 32; i++) {
+		struct ur_future f;
+		ur_future_init(&f, NULL, NULL);
+		if (write(p[1], buf, sizeof(buf)) != sizeof(buf) ||
+		    ur_read_start(l, &f, p[0], buf, sizeof(buf), UR_OFF_CURRENT) < 0)
+			_exit(2);
+		while (!ur_future_done(&f))
+			ur_loop_run(l, UR_RUN_ONCE);
+		if (write(out, &f.res, sizeof(f.res)) != sizeof(f.res))
+			_exit(2);
+		char drain[64];
+		if (f.res < 64 && read(p[0], drain, 64 - (size_t)f.res) < 0)
+			_exit(2);
+	}
+	ur_loop_free(&l);
+	_exit(0);
+}
+
+Test(fault, the_same_seed_replays_the_same_faults)
+{
+	int32_t res[2][32];
+	for (int k = 0; k < 2; k++) {
+		int p[2];
+		cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+		pid_t pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0)
+			replay_child(p[1]);
+		close(p[1]);
+		size_t have = 0;
+		ssize_t n;
+		while ((n = read(p[0], (char *)res[k] + have, sizeof(res[k]) - have)) > 0)
+			have += (size_t)n;
+		close(p[0]);
+		int st;
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		cr_assert_eq(have, sizeof(res[k]));
+	}
+	int shorts = 0;
+	for (int i = 0; i < 32; i++)
+		shorts += res[0][i] < 64;
+	cr_assert_gt(shorts, 0);
+	cr_assert_arr_eq(res[0], res[1], sizeof(res[0]));
+}
+
+/*
+ * Chaos: pairs of tasks stream 256 KiB each over a TCP connection, a unix socket pair and a pipe,
+ * through ur_write_all / ur_read_all / ur_send / ur_recv, with sleeps and deadlines around them.
+ * Under the classes a correct program absorbs (short transfers, EINTR, late completions) every
+ * pair must complete byte for byte; under every class at once, whatever arrives must be the
+ * stream's prefix, each side must end with success or a clear error, and nothing may hang or
+ * leak.
+ */
+enum {
+	CH_PAIRS = 6,
+	CH_LEN = 256 * 1024
+};
+
+struct chaos_pair {
+	int wfd, rfd;
+	bool sock;
+	char *out, *in;
+	ssize_t wres, rres;
+	size_t got;
+};
+
+static bool clear_error(ssize_t r)
+{
+	return r == -ENOMEM || r == -ECONNRESET || r == -EPIPE || r == -EINTR || r == -EAGAIN;
+}
+
+static int chaos_writer(void *arg)
+{
+	struct chaos_pair *p = arg;
+	size_t done = 0;
+	ur_sleep(1000 * 1000); /* 1 ms: the reader is waiting when data comes */
+	while (done < CH_LEN) {
+		size_t chunk = CH_LEN - done < 10000 ? CH_LEN - done : 10000;
+		ssize_t n = p->sock ? ur_send(p->wfd, p->out + done, chunk, MSG_NOSIGNAL)
+		                    : ur_write_all(p->wfd, p->out + done, chunk, UR_OFF_CURRENT);
+		if (n == -EINTR)
+			continue;
+		if (n <= 0) {
+			p->wres = n;
+			break;
+		}
+		done += (size_t)n;
+	}
+	if (done == CH_LEN)
+		p->wres = (ssize_t)done;
+	/* The end of the stream, even after an error: the reader must not wait forever. */
+	if (ur_close(p->wfd) < 0)
+		close(p->wfd);
+	return 0;
+}
+
+static int chaos_reader(void *arg)
+{
+	struct chaos_pair *p = arg;
+	for (;;) {
+		ssize_t n;
+		if (p->sock) {
+			ur_deadline(10ull *
+			            UR_SEC); /* generous: only a lost wake-up would hit it */
+			n = ur_recv(p->rfd, p->in + p->got, CH_LEN - p->got, 0);
+			if (n == -EINTR)
+				continue;
+		} else {
+			n = ur_read_all(p->rfd, p->in + p->got, CH_LEN - p->got, UR_OFF_CURRENT);
+		}
+		if (n <= 0) {
+			p->rres = n;
+			break;
+		}
+		p->got += (size_t)n;
+		if (p->got == CH_LEN) {
+			p->rres = (ssize_t)p->got;
+			break;
+		}
+	}
+	if (ur_close(p->rfd) < 0)
+		close(p->rfd);
+	return 0;
+}
+
+static int chaos_main(void *arg)
+{
+	struct chaos_pair *ps = arg;
+	struct ur_task *t[2 * CH_PAIRS];
+	struct ur_future *fs[2 * CH_PAIRS];
+	size_t n = 0;
+	for (int i = 0; i < CH_PAIRS; i++) {
+		for (int side = 0; side < 2; side++) {
+			int r = ur_spawn(ur_current_loop(), &t[n],
+			                 side ? chaos_reader : chaos_writer, &ps[i], NULL);
+			if (r < 0)
+				return r;
+			fs[n] = ur_task_future(t[n]);
+			n++;
+		}
+	}
+	int r = ur_gather(fs, n, 0);
+	for (size_t i = 0; i < n; i++)
+		ur_join(t[i]);
+	return r;
+}
+
+/* @spec: the classes; @whole: every pair must complete. The run's seed if a fault pass set one. */
+static void chaos(const char *spec, bool whole)
+{
+	char log[] = "/tmp/urio-fault-log-XXXXXX";
+	int lfd = mkstemp(log);
+	cr_assert_geq(lfd, 0);
+	close(lfd);
+	faults(t_fault_active() ? getenv("UR_FAULT_SEED") : "12345", whole ? "0.2" : "0.03", spec);
+	setenv("UR_FAULT_LOG", log, 1);
+	signal(SIGPIPE, SIG_IGN); /* a pipe's writer whose reader failed gets -EPIPE, not killed */
+	int fds = t_count_fds();
+	static struct chaos_pair ps[CH_PAIRS];
+	for (int i = 0; i < CH_PAIRS; i++) {
+		int a[2];
+		switch (i % 3) {
+		case 0:
+			t_tcp_pair(&a[0], &a[1]);
+			break;
+		case 1:
+			cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+			break;
+		default:
+			cr_assert_eq(pipe2(a, O_CLOEXEC), 0);
+			int t = a[0]; /* pipe2 gives [read, write] */
+			a[0] = a[1];
+			a[1] = t;
+			break;
+		}
+		ps[i] = (struct chaos_pair){.wfd = a[0], .rfd = a[1], .sock = i % 3 != 2};
+		ps[i].out = malloc(CH_LEN);
+		ps[i].in = calloc(1, CH_LEN);
+		pattern(ps[i].out, CH_LEN, (unsigned)i);
+	}
+	struct ur_loop *l = t_loop();
+	int result = 0;
+	int r = ur_run(l, chaos_main, ps, &result);
+	cr_assert(r == 0 || clear_error(r), "ur_run: %s", ur_strerror(r));
+	int complete = 0;
+	for (int i = 0; i < CH_PAIRS; i++) {
+		struct chaos_pair *p = &ps[i];
+		/* Whatever arrived is the stream's prefix, byte for byte. */
+		cr_assert_arr_eq(p->in, p->out, p->got, "pair %d: bytes differ", i);
+		cr_assert(p->wres == CH_LEN || clear_error(p->wres), "pair %d writer: %zd (%s)", i,
+		          p->wres, ur_strerror_name((int)p->wres));
+		cr_assert(p->rres == CH_LEN || p->rres >= 0 || clear_error(p->rres),
+		          "pair %d reader: %zd (%s)", i, p->rres, ur_strerror_name((int)p->rres));
+		if (p->wres == CH_LEN && p->rres == CH_LEN)
+			complete++;
+		else if (whole)
+			cr_assert_fail("pair %d: writer %zd (%s), reader %zd (%s), %zu bytes", i,
+			               p->wres, ur_strerror_name((int)p->wres), p->rres,
+			               ur_strerror_name((int)p->rres), p->got);
+		/* A writer that finished cleanly, unreset, was read to the end. */
+		if (p->wres == CH_LEN && p->rres >= 0)
+			cr_assert_eq(p->got, (size_t)CH_LEN, "pair %d lost bytes silently", i);
+		free(p->out);
+		free(p->in);
+	}
+	t_loop_done(&l);
+	cr_assert_eq(t_count_fds(), fds, "descriptors leaked");
+
+	/* The faults happened: a chaos run that injected nothing proves nothing. */
+	FILE *fp = fopen(log, "r");
+	cr_assert_not_null(fp);
+	char line[512];
+	unsigned long total = 0;
+	while (fgets(line, sizeof(line), fp))
+		for (char *q = line; (q = strchr(q, '=')); q++)
+			total += strtoul(q + 1, NULL, 10);
+	fclose(fp);
+	unlink(log);
+	cr_assert_gt(total, 0, "no fault was injected");
+	cr_log_info("chaos: %d of %d pairs complete, %lu faults", complete, CH_PAIRS, total);
+}
+
+Test(fault, chaos_absorbed_faults_lose_no_byte, .timeout = 120)
+{
+	chaos("short,eintr,eagain,delay", true);
+}
+
+Test(fault, chaos_every_byte_arrives_or_the_error_is_clear, .timeout = 120)
+{
+	chaos("all", false);
+}
