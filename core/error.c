@@ -22,6 +22,11 @@ static const struct own_error own[] = {
     {UR_ENOTASK, "UR_ENOTASK", "the call must be made from inside a task"},
     {UR_ERINGSIZE, "UR_ERINGSIZE",
      "io_uring queue size out of range (SQ 3..32768 entries, CQ from the SQ size to 65536)"},
+    {UR_ENOURING, "UR_ENOURING",
+     "io_uring is disabled or not permitted (kernel.io_uring_disabled, seccomp or container "
+     "policy), or the kernel lacks it"},
+    {UR_ERINGMEM, "UR_ERINGMEM",
+     "no memory for the io_uring rings (before Linux 5.12: RLIMIT_MEMLOCK too low, see ulimit -l)"},
     {UR_ENONAME, "UR_ENONAME", "name not found"},
     {UR_ENAMETEMP, "UR_ENAMETEMP", "temporary failure in name resolution"},
     {UR_ENAMEFAIL, "UR_ENAMEFAIL", "non-recoverable failure in name resolution"},

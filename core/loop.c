@@ -53,6 +53,16 @@ static int ring_setup(struct ur_loop *l, unsigned sq, unsigned cq, bool plain)
 			    p.flags & ~(uint32_t)(IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP);
 			return 0;
 		}
+		/*
+		 * io_uring_setup(2) says EPERM when kernel.io_uring_disabled (6.6) or a seccomp or
+		 * container policy refuses it, ENOSYS without io_uring, and ENOMEM when the rings
+		 * cannot be charged, which before 5.12 means RLIMIT_MEMLOCK. Named, since the bare
+		 * errno text says nothing of io_uring.
+		 */
+		if (ret == -EPERM || ret == -ENOSYS)
+			return UR_ENOURING;
+		if (ret == -ENOMEM)
+			return UR_ERINGMEM;
 		if (ret != -EINVAL || want == 0 ||
 		    drop >= sizeof(optional_flags) / sizeof(optional_flags[0]))
 			return ret;

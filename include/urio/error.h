@@ -26,6 +26,8 @@ enum ur_error {
 	UR_EWRONGLOOP = -30002,  /* the future belongs to another loop */
 	UR_ENOTASK = -30003,     /* the call must be made from inside a task */
 	UR_ERINGSIZE = -30004,   /* ring size out of range: SQ 3..32768, CQ SQ..65536 entries */
+	UR_ENOURING = -30005,    /* io_uring is disabled, forbidden, or not in this kernel */
+	UR_ERINGMEM = -30006,    /* no memory for the rings (before 5.12: RLIMIT_MEMLOCK) */
 
 	/* resolver (urio/resolve.h): -30100 .. -30199 */
 	UR_ENONAME = -30100,   /* the name does not exist, or has no address of that family */

@@ -59,8 +59,10 @@ enum ur_run_mode {
  * COOP_TASKRUN and SUBMIT_ALL and drops them one by one while the kernel refuses; the opcodes the
  * kernel supports are probed once here.
  * Returns 0 and stores the loop in *@loop, or -EINVAL (bad flags or reserved fields),
- * UR_ERINGSIZE (a queue size out of the ranges below), -ENOMEM, -ENOSYS (no io_uring, or a kernel
- * without IORING_FEAT_NODROP), or the error of io_uring_setup(2).
+ * UR_ERINGSIZE (a queue size out of the ranges below), UR_ENOURING (io_uring_setup(2) refused:
+ * kernel.io_uring_disabled, a seccomp or container policy, or no io_uring in the kernel),
+ * UR_ERINGMEM (no memory for the rings; before Linux 5.12, RLIMIT_MEMLOCK too low), -ENOMEM,
+ * -ENOSYS (a kernel without IORING_FEAT_NODROP), or another error of io_uring_setup(2).
  */
 UR_EXPORT int ur_loop_new(struct ur_loop **loop, const struct ur_loop_opts *opts);
 
