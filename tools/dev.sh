@@ -113,7 +113,7 @@ run_tests() { # DIR [meson test args...]
 
 # Fault passes: every class at once over the suites that make loops (ctx makes none). proto runs
 # the classes its suites hold under so far; the rest are listed in docs/reliability.md.
-fault_core_tests=(future loop io timer task fault limits)
+fault_core_tests=(future loop file socket bufring cancel timer task edges fault limits)
 fault_proto_spec="short,eagain,enobufs,delay"
 
 fault_passes() {
