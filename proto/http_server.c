@@ -492,7 +492,8 @@ static int serve_one(struct conn *c)
 	struct ur_http_server_resp rs = {.file_fd = -1};
 	ur_stream_set_timeout(c->s, o->request_timeout_ns);
 	int hr = o->handler(&req, &rs, o->arg);
-	if (hr < 0 || rs.status < 100 || rs.status > 999 || !reason_ok(rs.reason)) {
+	/* a 1xx is never final: sent as the answer, both sides would wait for the other */
+	if (hr < 0 || rs.status < 200 || rs.status > 999 || !reason_ok(rs.reason)) {
 		if (rs.file_fd >= 0)
 			ur_close(rs.file_fd);
 		free(rs.owned_);

@@ -64,10 +64,10 @@ struct ur_http_server_req {
 
 /*
  * The response the handler fills in; the server sends it after the handler returns. Zeroed by
- * the server before each request (status 0 means "not set": 500 is sent). The body is either
- * memory (body/body_len, which must stay valid until the handler's next request or the
- * connection's end: a static, or memory owned by @arg), or a file descriptor the server reads
- * through the ring and then closes (file_fd >= 0, file_off, file_len).
+ * the server before each request (status 0 means "not set": 500 is sent, as for a 1xx or a status
+ * above 999). The body is either memory (body/body_len, which must stay valid until the handler's
+ * next request or the connection's end: a static, or memory owned by @arg), or a file descriptor
+ * the server reads through the ring and then closes (file_fd >= 0, file_off, file_len).
  */
 struct ur_http_server_resp {
 	int status;

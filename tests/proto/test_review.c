@@ -291,3 +291,46 @@ Test(review, loop_free_with_tls_streams_live, .timeout = 30)
 	ur_tls_cert_free(&pem);
 	cr_assert_eq(t_count_fds(), fds);
 }
+
+/* --- HTTP server: a handler's 1xx is not a final response ---------------------------------- */
+
+static int informational(const struct ur_http_server_req *rq, struct ur_http_server_resp *rs,
+                         void *arg)
+{
+	(void)rq;
+	(void)arg;
+	return ur_http_resp_mem(rs, 102, NULL, NULL, 0);
+}
+
+static int serve_1xx_main(void *arg)
+{
+	struct pair *p = arg;
+	struct ur_http_server_opts o = {.handler = informational};
+	p->res = ur_http_serve_conn(&p->s, &o);
+	ur_stream_close(&p->s);
+	return 0;
+}
+
+Test(review, http_server_handler_1xx_gets_500, .timeout = 20)
+{
+	struct pair p = {0};
+	int fd, fds = t_count_fds();
+	t_tcp_pair(&fd, &p.peer);
+	ASSERT_RES(ur_stream_init(&p.s, fd, 0), 0);
+	/* keep-alive: a 1xx answer would leave both sides waiting for the other */
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	ASSERT_RES(send(p.peer, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
+	ASSERT_RES(shutdown(p.peer, SHUT_WR), 0);
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, serve_1xx_main, &p, NULL), 0);
+	char got[2048];
+	size_t n = 0;
+	ssize_t r;
+	while ((r = recv(p.peer, got + n, sizeof(got) - 1 - n, 0)) > 0)
+		n += (size_t)r;
+	got[n] = '\0';
+	cr_assert(strncmp(got, "HTTP/1.1 500 ", 13) == 0, "%s", got);
+	close(p.peer);
+	t_loop_done(&l);
+	cr_assert_eq(t_count_fds(), fds);
+}
