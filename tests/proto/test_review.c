@@ -334,3 +334,64 @@ Test(review, http_server_handler_1xx_gets_500, .timeout = 20)
 	t_loop_done(&l);
 	cr_assert_eq(t_count_fds(), fds);
 }
+
+/* --- TLS: SNI carries a DNS name, never an IP literal --------------------------------------- */
+
+#include <openssl/ssl.h>
+
+struct sni_case {
+	struct td_side c, s;
+	char seen[64];
+};
+
+static int sni_server(void *arg)
+{
+	struct sni_case *k = arg;
+	k->s.hs = ur_tls_server(&k->s.s, k->s.ctx);
+	const char *n = k->s.hs == 0
+	                    ? SSL_get_servername(ur_tls_ssl(&k->s.s), TLSEXT_NAMETYPE_host_name)
+	                    : "(failed)";
+	snprintf(k->seen, sizeof(k->seen), "%s", n ? n : "(none)");
+	return 0;
+}
+
+static int sni_main(void *arg)
+{
+	static const char *hosts[] = {"localhost", "127.0.0.1", "[::1]", "::1"};
+	static const char *want[] = {"localhost", "(none)", "(none)", "(none)"};
+	struct sni_case *k = arg;
+	for (int i = 0; i < 4; i++) {
+		int a, b;
+		t_tcp_pair(&a, &b);
+		ASSERT_RES(ur_stream_init(&k->c.s, a, 0), 0);
+		ASSERT_RES(ur_stream_init(&k->s.s, b, 0), 0);
+		struct ur_task *t;
+		ASSERT_RES(ur_spawn(ur_current_loop(), &t, sni_server, k, NULL), 0);
+		ASSERT_RES(ur_tls_client(&k->c.s, k->c.ctx, hosts[i]), 0);
+		ASSERT_RES(ur_join(t), 0);
+		ASSERT_RES(k->s.hs, 0);
+		cr_assert_str_eq(k->seen, want[i], "host %s", hosts[i]);
+		ur_stream_close(&k->c.s);
+		ur_stream_close(&k->s.s);
+	}
+	return 0;
+}
+
+Test(review, tls_sni_only_for_dns_names, .timeout = 30)
+{
+	int fds = t_count_fds();
+	struct ur_tls_cert pem;
+	ASSERT_RES(ur_tls_cert_generate(&pem, NULL), 0);
+	struct ur_tls_opts co = {.ca_pem = pem.ca_pem, .flags = UR_TLS_NO_RESUME};
+	struct ur_tls_opts so = {.cert_pem = pem.cert_pem, .key_pem = pem.key_pem};
+	struct sni_case k = {0};
+	ASSERT_RES(ur_tls_ctx_new(&k.c.ctx, UR_TLS_CLIENT, &co), 0);
+	ASSERT_RES(ur_tls_ctx_new(&k.s.ctx, UR_TLS_SERVER, &so), 0);
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, sni_main, &k, NULL), 0);
+	t_loop_done(&l);
+	ur_tls_ctx_free(k.c.ctx);
+	ur_tls_ctx_free(k.s.ctx);
+	ur_tls_cert_free(&pem);
+	cr_assert_eq(t_count_fds(), fds);
+}
