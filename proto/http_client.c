@@ -843,6 +843,11 @@ int ur_http_request(struct ur_http_client *c, const struct ur_http_request *rq,
 		if (!r->url && ret == 0)
 			ret = -ENOMEM;
 	}
+	if (ret == 0 && r->sink == UR_HTTP_SINK_MEMORY && !r->body) {
+		r->body = calloc(1, 1); /* an empty body is "", never NULL */
+		if (!r->body)
+			ret = -ENOMEM;
+	}
 	r->stats.total_ns = ur_now_ns() - now;
 	c->active_--;
 	ur__http_decoder_free(x->dec);

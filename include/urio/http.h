@@ -225,7 +225,7 @@ struct ur_http_response {
 	/* Header fields as received, names and values NUL-terminated; owned by the response. */
 	struct ur_http_header *headers;
 	size_t num_headers;
-	char *body;        /* SINK_MEMORY: the body, NUL-terminated (not counted); owned */
+	char *body; /* SINK_MEMORY: the body, NUL-terminated (not counted), "" if empty; owned */
 	uint64_t body_len; /* body bytes delivered to the sink (decoded when decoding is on) */
 	bool decoded;      /* the body was gzip/deflate-decoded (Content-Encoding still says so) */
 	const char *url;   /* the final URL after redirects, normalised; owned */

@@ -490,6 +490,7 @@ Test(http_client, head_with_content_length_has_no_body)
 	fs_stop(&s);
 	ASSERT_RES(u.ret[0], 0);
 	cr_assert_eq(u.r[0].body_len, 0);
+	cr_assert_str_eq(u.r[0].body, "", "an empty body is \"\", not NULL");
 	cr_assert_str_eq(ur_http_response_header(&u.r[0], "content-length"), "1000");
 	ASSERT_RES(u.ret[1], 0);
 	cr_assert_str_eq(u.r[1].body, "hello");
