@@ -99,7 +99,7 @@ int ur__await_uninterrupted(struct ur_future *f)
 	return f->res;
 }
 
-int ur_await(struct ur_future *f)
+static int await_call(struct ur_future *f)
 {
 	int r = check_awaitable(f);
 	if (r == 0 && f->state_ == UR_FUTURE_PENDING)
@@ -107,9 +107,14 @@ int ur_await(struct ur_future *f)
 	if (r < 0)
 		return r;
 	struct ur_task *t = ur__task_self();
-	if (t && ur__task_cancelled(t) && f->state_ == UR_FUTURE_PENDING)
+	if (t && ur__task_interrupted(t) && f->state_ == UR_FUTURE_PENDING)
 		ur_cancel(f);
-	return ur__await_uninterrupted(f);
+	return ur__task_result(t, ur__await_uninterrupted(f));
+}
+
+int ur_await(struct ur_future *f)
+{
+	UR__DEADLINE_CALL(int, await_call(f));
 }
 
 /* --- gather ---------------------------------------------------------------------------------- */
@@ -149,7 +154,7 @@ static void gather_on_cancel(struct ur_task *t, void *state)
 	gather_cancel_all(state);
 }
 
-int ur_gather(struct ur_future **fs, size_t n, unsigned flags)
+static int gather_call(struct ur_future **fs, size_t n, unsigned flags)
 {
 	struct gather g = {.fs = fs, .n = n, .flags = flags, .task = ur__task_self()};
 	struct ur_loop *l = NULL;
@@ -175,7 +180,7 @@ int ur_gather(struct ur_future **fs, size_t n, unsigned flags)
 	if (g.first_err && (flags & UR_GATHER_CANCEL_ON_ERROR))
 		gather_cancel_all(&g);
 	if (g.task) {
-		if (ur__task_cancelled(g.task))
+		if (ur__task_interrupted(g.task))
 			gather_cancel_all(&g);
 		ur__task_set_cancel_hook(g.task, gather_on_cancel, &g);
 		while (g.remaining)
@@ -189,7 +194,12 @@ int ur_gather(struct ur_future **fs, size_t n, unsigned flags)
 				           */
 		}
 	}
-	return g.first_err;
+	return ur__task_result(g.task, g.first_err);
+}
+
+int ur_gather(struct ur_future **fs, size_t n, unsigned flags)
+{
+	UR__DEADLINE_CALL(int, gather_call(fs, n, flags));
 }
 
 /* --- wait_any, as_completed ------------------------------------------------------------------ */
@@ -216,7 +226,7 @@ static void any_on_cancel(struct ur_task *t, void *state)
 	ur__task_wake(t);
 }
 
-int ur_wait_any(struct ur_future **fs, size_t n)
+static int wait_any_call(struct ur_future **fs, size_t n)
 {
 	struct ur_task *t = ur__task_self();
 	struct ur_loop *l = NULL;
@@ -235,13 +245,13 @@ int ur_wait_any(struct ur_future **fs, size_t n)
 	int busy = can_wait(l);
 	if (busy < 0)
 		return busy;
-	if (t && ur__task_cancelled(t))
-		return -ECANCELED;
+	if (t && ur__task_interrupted(t))
+		return ur__task_stop_code(t);
 	for (size_t k = 0; k < n; k++)
 		ur_future_set_callback(fs[k], any_cb, t);
 	if (t) {
 		ur__task_set_cancel_hook(t, any_on_cancel, NULL);
-		while ((i = lowest_done(fs, n)) < 0 && !ur__task_cancelled(t))
+		while ((i = lowest_done(fs, n)) < 0 && !ur__task_interrupted(t))
 			ur__task_wait(t);
 		ur__task_set_cancel_hook(t, NULL, NULL);
 	} else {
@@ -254,7 +264,12 @@ int ur_wait_any(struct ur_future **fs, size_t n)
 		}
 	}
 	drop_callbacks(fs, n, any_cb, t);
-	return i >= 0 ? i : (i == -1 ? -ECANCELED : i);
+	return i >= 0 ? i : (i == -1 ? ur__task_stop_code(t) : i);
+}
+
+int ur_wait_any(struct ur_future **fs, size_t n)
+{
+	UR__DEADLINE_CALL(int, wait_any_call(fs, n));
 }
 
 static void as_completed_cb(struct ur_future *f, void *arg)
@@ -286,7 +301,7 @@ int ur_as_completed_init(struct ur_as_completed *it, struct ur_future **fs, size
 	return 0;
 }
 
-int ur_as_completed_next(struct ur_as_completed *it, struct ur_future **out)
+static int as_completed_next_call(struct ur_as_completed *it, struct ur_future **out)
 {
 	struct ur_task *t = ur__task_self();
 	struct ur_loop *l = it->n_ ? it->fs_[0]->loop_ : NULL;
@@ -295,8 +310,8 @@ int ur_as_completed_next(struct ur_as_completed *it, struct ur_future **out)
 		if (it->next_ == it->n_)
 			return -ENOENT;
 		if (t) {
-			if (ur__task_cancelled(t))
-				return -ECANCELED;
+			if (ur__task_interrupted(t))
+				return ur__task_stop_code(t);
 			it->waiter_ = t;
 			ur__task_set_cancel_hook(t, any_on_cancel, NULL);
 			ur__task_wait(t);
@@ -318,6 +333,11 @@ int ur_as_completed_next(struct ur_as_completed *it, struct ur_future **out)
 	return 0;
 }
 
+int ur_as_completed_next(struct ur_as_completed *it, struct ur_future **out)
+{
+	UR__DEADLINE_CALL(int, as_completed_next_call(it, out));
+}
+
 void ur_as_completed_stop(struct ur_as_completed *it)
 {
 	drop_callbacks(it->fs_, it->n_, as_completed_cb, it);
@@ -327,9 +347,24 @@ void ur_as_completed_stop(struct ur_as_completed *it)
 
 /* --- time ------------------------------------------------------------------------------------ */
 
-int ur_wait_for(struct ur_future *f, uint64_t timeout_ns)
+/* ur_wait_for's deadline: an entry of the loop's timer heap, no kernel timeout of its own. */
+struct wait_for {
+	struct ur_timer_ tm; /* first member */
+	struct ur_future *f;
+	bool fired;
+};
+
+static void wait_for_fire(struct ur_loop *l, struct ur_timer_ *tm)
 {
-	struct ur_future timer;
+	struct wait_for *w = (struct wait_for *)(void *)tm;
+	(void)l;
+	w->fired = true;
+	ur_cancel(w->f);
+}
+
+static int wait_for_call(struct ur_future *f, uint64_t timeout_ns)
+{
+	struct wait_for w = {.f = f};
 	int r = check_awaitable(f);
 	if (r < 0)
 		return r;
@@ -338,39 +373,64 @@ int ur_wait_for(struct ur_future *f, uint64_t timeout_ns)
 	r = can_wait(f->loop_);
 	if (r < 0)
 		return r;
-	ur_future_init(&timer, NULL, NULL);
-	r = ur_timeout_start(f->loop_, &timer, timeout_ns, 0);
-	if (r < 0)
-		return r;
-	struct ur_future *fs[2] = {f, &timer};
-	int i = ur_wait_any(fs, 2);
-	if (i == 0) {
-		ur_cancel(&timer);
-		ur__await_uninterrupted(&timer);
-		return f->res;
-	}
-	/* Expired (or we were cancelled): the target goes, and we wait for its final completion. */
-	ur_cancel(f);
-	ur__await_uninterrupted(f);
-	if (i != 1) {
-		ur_cancel(&timer);
-		ur__await_uninterrupted(&timer);
-		return f->res;
-	}
-	return f->res == -ECANCELED ? -ETIMEDOUT : f->res;
+	uint64_t at = ur__deadline_in(timeout_ns);
+	if (at != UR_NO_DEADLINE)
+		ur__timer_add(f->loop_, &w.tm, at, wait_for_fire);
+	r = ur_await(f);
+	ur__timer_del(f->loop_, &w.tm);
+	/* Expired: the target was cancelled and has ended; its real result if it won the race. */
+	return (w.fired && r == -ECANCELED) ? -ETIMEDOUT : r;
+}
+
+int ur_wait_for(struct ur_future *f, uint64_t timeout_ns)
+{
+	UR__DEADLINE_CALL(int, wait_for_call(f, timeout_ns));
+}
+
+/* ur_sleep: an entry of the loop's timer heap that wakes the task; no SQE, no CQE of its own. */
+struct sleep {
+	struct ur_timer_ tm; /* first member */
+	struct ur_task *t;
+	bool fired;
+};
+
+static void sleep_fire(struct ur_loop *l, struct ur_timer_ *tm)
+{
+	struct sleep *s = (struct sleep *)(void *)tm;
+	(void)l;
+	s->fired = true;
+	ur__task_wake(s->t);
+}
+
+static void sleep_on_cancel(struct ur_task *t, void *state)
+{
+	(void)state;
+	ur__task_wake(t);
+}
+
+static int sleep_call(uint64_t ns)
+{
+	struct ur_task *t = ur__task_self();
+	if (!t)
+		return UR_ENOTASK;
+	if (ur__task_interrupted(t))
+		return ur__task_stop_code(t);
+	struct sleep s = {.t = t};
+	struct ur_loop *l = ur__task_loop(t);
+	uint64_t at = ur__deadline_in(ns);
+	if (at != UR_NO_DEADLINE)
+		ur__timer_add(l, &s.tm, at, sleep_fire);
+	ur__task_set_cancel_hook(t, sleep_on_cancel, NULL);
+	while (!s.fired && !ur__task_interrupted(t))
+		ur__task_wait(t);
+	ur__task_set_cancel_hook(t, NULL, NULL);
+	ur__timer_del(l, &s.tm);
+	return s.fired ? 0 : ur__task_stop_code(t);
 }
 
 int ur_sleep(uint64_t ns)
 {
-	struct ur_task *t = ur__task_self();
-	struct ur_future f;
-	if (!t)
-		return UR_ENOTASK;
-	if (ur__task_cancelled(t))
-		return -ECANCELED;
-	ur_future_init(&f, NULL, NULL);
-	int r = ur_timeout_start(ur__task_loop(t), &f, ns, 0);
-	return r < 0 ? r : ur_await(&f);
+	UR__DEADLINE_CALL(int, sleep_call(ns));
 }
 
 /* --- run ------------------------------------------------------------------------------------- */

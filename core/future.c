@@ -62,8 +62,7 @@ int ur__op_begin_slow(struct ur_loop *l, struct ur_future *f, unsigned naux, str
 	return 0;
 }
 
-/* One SQE of the loop's own, whose completion nobody waits for. */
-static struct io_uring_sqe *loop_sqe(struct ur_loop *l)
+struct io_uring_sqe *ur__loop_sqe(struct ur_loop *l)
 {
 	struct io_uring_sqe *sqe;
 	if (ur__reserve(l, 1, &sqe) < 0)
@@ -75,7 +74,7 @@ static struct io_uring_sqe *loop_sqe(struct ur_loop *l)
 
 void ur__cancel_ud(struct ur_loop *l, uint64_t ud, unsigned flags)
 {
-	struct io_uring_sqe *sqe = loop_sqe(l);
+	struct io_uring_sqe *sqe = ur__loop_sqe(l);
 	if (!sqe)
 		return; /* out of memory: the operation simply runs to completion */
 	io_uring_prep_cancel64(sqe, ud, (int)flags);
@@ -116,8 +115,10 @@ int ur_cancel(struct ur_future *f)
 		return 0;
 	}
 	if (f->flags_ & UR__F_TASK) {
-		f->flags_ &= (uint16_t)~UR__F_CANCEL; /* the task decides when it is done */
-		return ur__task_cancel_future(f);
+		/* The task (or the group's members) decide when it is done. */
+		f->flags_ &= (uint16_t)~UR__F_CANCEL;
+		return f->op_ == UR__OP_GROUP ? ur__group_cancel_future(f)
+		                              : ur__task_cancel_future(f);
 	}
 	if (f->flags_ & UR__F_LOCAL) {
 		if (f->aux_) {

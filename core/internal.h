@@ -40,6 +40,12 @@ enum {
 };
 
 /*
+ * The op_ of a task group's future (core/group.c): a task-like future (UR__F_TASK: cancelling it
+ * is a request to the members) told apart from a task's by this value, never an io_uring opcode.
+ */
+#define UR__OP_GROUP 0xffu
+
+/*
  * user_data of every SQE: the address of its future (8-byte aligned) with a tag in the low bits,
  * saying which SQE of the future's chain the completion is for. A NULL future means a
  * fire-and-forget SQE of the loop itself (a cancel request, the close of a raced descriptor).
@@ -113,6 +119,12 @@ struct ur_loop {
 	unsigned runq_len;
 	struct ur__stack_pool stacks;
 	bool stacks_ready;
+
+	/* timers (core/timer.c): a heap in user space, one kernel timeout for its earliest entry */
+	struct ur_timer_ *theap; /* pairing heap, root = earliest */
+	struct ur_future tfut;   /* the kernel timeout, internal; armed while pending */
+	uint64_t tarmed;         /* when tfut fires; 0 = not armed */
+	int64_t tts[2];          /* timespec of a re-arm (TIMEOUT_UPDATE), read at submission */
 
 	struct ur_loop_stats stats;
 	uint8_t probe[32]; /* one bit per IORING_OP_* the kernel supports */
@@ -231,7 +243,12 @@ struct ur_task {
 	struct ur_future *awaiting;           /* the future it waits on, for cancellation */
 	void (*on_cancel)(struct ur_task *t, void *state); /* a combinator's waiting state */
 	void *on_cancel_state;
-	uint64_t deadline; /* for the next task-style operation; UR_NO_DEADLINE = none */
+	uint64_t
+	    deadline; /* ur_deadline(): absolute, for the next task-style call, or UR_NO_DEADLINE */
+	struct ur_timeout *scopes;   /* innermost timeout scope begun, NULL if none */
+	unsigned expired;            /* scopes begun and expired: its waits end with -ETIMEDOUT */
+	struct ur_task_group *group; /* the group it is a member of, or NULL */
+	struct ur_task *grp_next, **grp_prev; /* the group's members */
 	uint8_t state;
 	bool queued;
 	bool cancel;
@@ -260,17 +277,25 @@ static inline struct ur_task *ur__task_self(void)
 	return ur__current;
 }
 
-/* The deadline ur_deadline() set for the task's next operation; consumed. */
-static inline uint64_t ur__task_take_deadline(struct ur_task *t)
+/* Cancelled, or a timeout scope of the task expired: its waits must end now. */
+static inline bool ur__task_interrupted(const struct ur_task *t)
 {
-	uint64_t d = t->deadline;
-	t->deadline = UR_NO_DEADLINE;
-	return d;
+	return t->cancel || t->expired;
 }
 
-static inline bool ur__task_cancelled(const struct ur_task *t)
+/* What a wait of an interrupted task returns: -ECANCELED before -ETIMEDOUT. */
+static inline int ur__task_stop_code(const struct ur_task *t)
 {
-	return t->cancel;
+	return t->cancel ? -ECANCELED : -ETIMEDOUT;
+}
+
+/*
+ * The result of a wait as the task sees it: a cancellation that an expired timeout scope caused
+ * (the task itself not cancelled) reads as -ETIMEDOUT. @t may be NULL (no task: unchanged).
+ */
+static inline int ur__task_result(const struct ur_task *t, int r)
+{
+	return (r == -ECANCELED && t && t->expired && !t->cancel) ? -ETIMEDOUT : r;
 }
 
 static inline struct ur_loop *ur__task_loop(const struct ur_task *t)
@@ -293,6 +318,81 @@ static inline void ur__task_set_awaiting(struct ur_task *t, struct ur_future *f)
 int ur__await_uninterrupted(struct ur_future *f);
 void ur__task_wait(struct ur_task *t);
 void ur__task_wake(struct ur_task *t);
+/* Ends the task's current wait: cancels what it awaits, pokes its combinator (cancel, expiry). */
+void ur__task_interrupt(struct ur_task *t);
+void ur__task_free(struct ur_task *t);
+
+/* Timeout scopes (core/scope.c): what a task function left begun goes when it returns. */
+void ur__scopes_drop(struct ur_task *t);
+
+/*
+ * ur_deadline(): the very next task-style call of any kind runs inside a scope at the deadline
+ * (core/scope.c). Every public task-style call is wrapped in UR__DEADLINE_CALL; calls made inside
+ * one (ur_read_all's reads, ur_join's await) find the deadline taken already, so the outermost
+ * call is bounded as a whole. Costs one load and a branch when no deadline is set.
+ */
+struct ur__call {
+	struct ur_timeout to;
+	bool on;
+};
+void ur__deadline_begin(struct ur_task *t, struct ur_timeout *to);
+ssize_t ur__deadline_end(struct ur_timeout *to, ssize_t r);
+
+static inline void ur__call_begin(struct ur__call *c)
+{
+	struct ur_task *t = ur__current;
+	c->on = t && t->deadline != UR_NO_DEADLINE;
+	if (c->on)
+		ur__deadline_begin(t, &c->to);
+}
+
+static inline ssize_t ur__call_end(struct ur__call *c, ssize_t r)
+{
+	return c->on ? ur__deadline_end(&c->to, r) : r;
+}
+
+#define UR__DEADLINE_CALL(type, call)                                                              \
+	do {                                                                                       \
+		struct ur__call c_;                                                                \
+		ur__call_begin(&c_);                                                               \
+		type r_ = (call);                                                                  \
+		return (type)ur__call_end(&c_, r_);                                                \
+	} while (0)
+/* Task groups (core/group.c): ur_cancel() of a group's future. */
+int ur__group_cancel_future(struct ur_future *f);
+
+/*
+ * The timer heap (core/timer.c). Entries are caller-owned (struct ur_timer_), on the loop's
+ * thread only; adding and removing make no system call. An entry's fn runs from the loop (as a
+ * callback) once its time has come, after it was removed from the heap.
+ */
+void ur__timer_add(struct ur_loop *l, struct ur_timer_ *tm, uint64_t at,
+                   void (*fn)(struct ur_loop *, struct ur_timer_ *));
+void ur__timer_del(struct ur_loop *l, struct ur_timer_ *tm);
+void ur__timers_arm_slow(struct ur_loop *l);
+/* Runs every entry whose time has come; an entry's fn may add or remove others. */
+void ur__timers_run_due(struct ur_loop *l);
+/* an absolute time @ns from now, saturating (UR_NO_DEADLINE stays never) */
+uint64_t ur__deadline_in(uint64_t ns);
+
+static inline void ur__timers_run(struct ur_loop *l)
+{
+	if (l->theap)
+		ur__timers_run_due(l);
+}
+
+/*
+ * Arms the kernel timeout for the earliest entry, for a host sleeping on ur_loop_fd() or a
+ * kernel whose io_uring_enter takes no timeout (core/timer.c).
+ */
+static inline void ur__timers_arm(struct ur_loop *l)
+{
+	if (l->theap && (!l->tarmed || l->theap->at_ < l->tarmed))
+		ur__timers_arm_slow(l);
+}
+
+/* An SQE of the loop's own, whose completion nobody waits for (user_data 0). */
+struct io_uring_sqe *ur__loop_sqe(struct ur_loop *l);
 
 static inline bool ur__supports(const struct ur_loop *l, unsigned op)
 {

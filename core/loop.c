@@ -315,10 +315,13 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 		bool block = mode != UR_RUN_NOWAIT && has_work(l) && !l->ready_head &&
 		             !l->runq_head && !l->stopping && io_uring_cq_ready(&l->ring) == 0 &&
 		             !atomic_load_explicit(&l->posts, memory_order_relaxed);
+		if (!(l->ring.features & IORING_FEAT_EXT_ARG))
+			ur__timers_arm(l);
 		ret = ur__enter(l, block ? 1 : 0);
 		if (ret < 0)
 			break;
 		unsigned n = reap(l, l->max_per_turn);
+		ur__timers_run(l);
 		bool ran = dispatch(l);
 		if (mode == UR_RUN_NOWAIT || l->stopping)
 			break;
@@ -327,7 +330,12 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 		if (mode == UR_RUN_DEFAULT && !has_work(l) && !l->ready_head)
 			break;
 	}
-	/* What the last callbacks started (or cancelled) reaches the kernel before we return. */
+	/*
+	 * What the last callbacks started (or cancelled) reaches the kernel before we return, and
+	 * for a host that sleeps on ur_loop_fd() a kernel timeout is armed for the earliest timer.
+	 */
+	if (ret >= 0 && l->poll_fd >= 0)
+		ur__timers_arm(l);
 	if (ret >= 0 && (io_uring_sq_ready(&l->ring) || l->bl_len))
 		ret = ur__enter(l, 0);
 	l->running = false;

@@ -141,8 +141,35 @@ static int wait_bounded(struct ur_loop *l, unsigned wait_nr)
 }
 
 /*
+ * Submits and sleeps until @wait_nr completions or the loop's earliest timer, whichever comes
+ * first: the timeout rides on the io_uring_enter itself (IORING_ENTER_EXT_ARG, 5.11), so the
+ * timer heap costs no SQE and no CQE. Returns what io_uring_submit_and_wait would: the SQEs
+ * submitted, or -errno (-ETIME: the timer's time has come).
+ */
+static int submit_and_wait_timer(struct ur_loop *l, unsigned wait_nr)
+{
+	struct io_uring_cqe *cqe;
+	uint64_t at = l->theap->at_, now = ur_now_ns();
+	if (at <= now)
+		return io_uring_submit_and_get_events(&l->ring); /* due: no sleeping */
+	if (!(l->ring.features & IORING_FEAT_EXT_ARG))
+		return io_uring_submit_and_wait(&l->ring, wait_nr); /* tfut will wake us */
+	if (UR__ON_VALGRIND() && at - now > UR__VALGRIND_WAIT_NS)
+		return wait_bounded(l, wait_nr); /* the shorter bound: other threads get turns */
+	struct __kernel_timespec ts = {.tv_sec = (long long)((at - now) / UR_SEC),
+	                               .tv_nsec = (long long)((at - now) % UR_SEC)};
+	unsigned before = io_uring_sq_ready(&l->ring);
+	int ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, wait_nr, &ts, NULL);
+	unsigned done = before - io_uring_sq_ready(&l->ring);
+	if (ret < 0 && ret != -ETIME)
+		return ret;
+	return (int)done;
+}
+
+/*
  * Enters the kernel: moves the local queue into the SQ, submits, and waits for @wait_nr
- * completions (0: only run deferred task work, so completions become visible).
+ * completions (0: only run deferred task work, so completions become visible), or until the
+ * earliest timer of the loop's heap is due.
  */
 int ur__enter(struct ur_loop *l, unsigned wait_nr)
 {
@@ -150,7 +177,9 @@ int ur__enter(struct ur_loop *l, unsigned wait_nr)
 	for (;;) {
 		/* Never sleep while SQEs still wait locally: they may be what wakes us. */
 		unsigned left = ur__backlog_flush(l);
-		if (wait_nr && !left && UR__ON_VALGRIND())
+		if (wait_nr && !left && l->theap)
+			ret = submit_and_wait_timer(l, wait_nr);
+		else if (wait_nr && !left && UR__ON_VALGRIND())
 			ret = wait_bounded(l, wait_nr);
 		else if (wait_nr && !left)
 			ret = io_uring_submit_and_wait(&l->ring, wait_nr);

@@ -107,7 +107,7 @@ void ur__task_wait(struct ur_task *t)
 	task_leave(t);
 }
 
-static void task_free(struct ur_task *t)
+void ur__task_free(struct ur_task *t)
 {
 	if (t->state != T_DONE && t->state != T_NEW) {
 		/* Freed while suspended (teardown gave up on it): its stack goes back unused. */
@@ -123,7 +123,7 @@ static void task_free(struct ur_task *t)
 static void detached_done(struct ur_future *f, void *arg)
 {
 	(void)f;
-	task_free(arg);
+	ur__task_free(arg);
 }
 
 static void task_main(void *arg)
@@ -131,6 +131,7 @@ static void task_main(void *arg)
 	struct ur_task *t = arg;
 	ur__ctx_landed_san(&t->ctx);
 	int ret = t->cancel ? -ECANCELED : t->fn(t->arg);
+	ur__scopes_drop(t); /* scopes the function left begun: their deadlines are on this stack */
 	t->state = T_DONE;
 	t->loop->live_tasks--;
 	ur__complete_local(t->loop, &t->fut, ret);
@@ -250,11 +251,19 @@ int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
 void ur_task_detach(struct ur_task *t)
 {
 	if (ur_future_done(&t->fut)) {
-		task_free(t);
+		ur__task_free(t);
 		return;
 	}
 	t->detached = true;
 	ur_future_set_callback(&t->fut, detached_done, t);
+}
+
+void ur__task_interrupt(struct ur_task *t)
+{
+	if (t->awaiting)
+		ur_cancel(t->awaiting);
+	if (t->on_cancel)
+		t->on_cancel(t, t->on_cancel_state);
 }
 
 int ur_task_cancel(struct ur_task *t)
@@ -262,10 +271,7 @@ int ur_task_cancel(struct ur_task *t)
 	if (t->cancel || t->state == T_DONE)
 		return -EALREADY;
 	t->cancel = true;
-	if (t->awaiting)
-		ur_cancel(t->awaiting);
-	if (t->on_cancel)
-		t->on_cancel(t, t->on_cancel_state);
+	ur__task_interrupt(t);
 	return 0;
 }
 
@@ -275,7 +281,7 @@ int ur__task_cancel_future(struct ur_future *f)
 	return ur_task_cancel((struct ur_task *)(void *)f); /* the future is its first member */
 }
 
-int ur_join(struct ur_task *t)
+static int join_call(struct ur_task *t)
 {
 	struct ur_task *self = ur__current;
 	int ret = ur_await(&t->fut);
@@ -289,27 +295,31 @@ int ur_join(struct ur_task *t)
 	if (!ur_future_done(&t->fut))
 		return ret; /* could not wait (-EBUSY): the task lives on, still the caller's */
 	ret = t->fut.res;
-	task_free(t);
-	return ret;
+	ur__task_free(t);
+	return ur__task_result(self, ret);
 }
 
-void ur_deadline(uint64_t timeout_ns)
+int ur_join(struct ur_task *t)
 {
-	if (ur__current)
-		ur__current->deadline = timeout_ns;
+	UR__DEADLINE_CALL(int, join_call(t));
 }
 
-int ur_yield(void)
+static int yield_call(void)
 {
 	struct ur_task *t = ur__current;
 	if (!t)
 		return UR_ENOTASK;
-	if (t->cancel)
-		return -ECANCELED;
+	if (ur__task_interrupted(t))
+		return ur__task_stop_code(t);
 	t->state = T_WAITING;
 	ur__task_wake(t);
 	task_leave(t);
-	return t->cancel ? -ECANCELED : 0;
+	return ur__task_interrupted(t) ? ur__task_stop_code(t) : 0;
+}
+
+int ur_yield(void)
+{
+	UR__DEADLINE_CALL(int, yield_call());
 }
 
 /*
@@ -335,7 +345,7 @@ void ur__tasks_teardown(struct ur_loop *l)
 	while (*pp) {
 		struct ur_task *t = *pp;
 		if (t->state == T_DONE || t->state == T_NEW)
-			task_free(t);
+			ur__task_free(t);
 		else
 			pp = &t->all_next;
 	}

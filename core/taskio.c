@@ -10,22 +10,19 @@
 
 #include "internal.h"
 
-/* Checks we are in a live task, prepares @f with the task's pending deadline. */
+/* Checks we are in a live task (not cancelled, no timeout scope expired), prepares @f. */
 static int prologue(struct ur_future *f, struct ur_loop **l)
 {
 	struct ur_task *t = ur__task_self();
 	if (!t)
 		return UR_ENOTASK;
-	if (ur__task_cancelled(t))
-		return -ECANCELED;
+	if (ur__task_interrupted(t))
+		return ur__task_stop_code(t);
 	/* What ur_future_init does, minus the memset: the start fills in the rest. */
 	f->state_ = UR_FUTURE_IDLE;
 	f->flags_ = 0;
 	f->cb_ = NULL;
 	f->arg_ = NULL;
-	uint64_t d = ur__task_take_deadline(t);
-	if (d != UR_NO_DEADLINE)
-		ur_future_set_deadline(f, d);
 	*l = ur__task_loop(t);
 	return 0;
 }
@@ -35,13 +32,15 @@ static int prologue(struct ur_future *f, struct ur_loop **l)
 	do {                                                                                       \
 		struct ur_future f_;                                                               \
 		struct ur_loop *l_;                                                                \
+		struct ur__call c_;                                                                \
+		ur__call_begin(&c_);                                                               \
 		int r_ = prologue(&f_, &l_);                                                       \
 		if (r_ == 0)                                                                       \
 			r_ = start(l_, &f_, __VA_ARGS__);                                          \
-		return r_ < 0 ? r_ : ur_await(&f_);                                                \
+		return ur__call_end(&c_, r_ < 0 ? r_ : ur_await(&f_));                             \
 	} while (0)
 
-int ur_nop(void)
+static int nop_call(void)
 {
 	struct ur_future f;
 	struct ur_loop *l;
@@ -49,6 +48,11 @@ int ur_nop(void)
 	if (r == 0)
 		r = ur_nop_start(l, &f);
 	return r < 0 ? r : ur_await(&f);
+}
+
+int ur_nop(void)
+{
+	UR__DEADLINE_CALL(int, nop_call());
 }
 
 ssize_t ur_read(int fd, void *buf, size_t len, uint64_t off)
@@ -82,7 +86,7 @@ int ur_openat(int dfd, const char *path, int flags, mode_t mode)
  * while it waits (in urio's local queue, say) cannot take it back (UR__F_NOCANCEL). If it
  * cannot be started at all (no memory for the local queue), close(2) does it here.
  */
-int ur_close(int fd)
+static int close_call(int fd)
 {
 	struct ur_task *t = ur__task_self();
 	struct ur_future f;
@@ -98,6 +102,11 @@ int ur_close(int fd)
 	}
 	f.flags_ |= UR__F_NOCANCEL;
 	return ur__await_uninterrupted(&f);
+}
+
+int ur_close(int fd)
+{
+	UR__DEADLINE_CALL(int, close_call(fd));
 }
 
 int ur_fsync(int fd, int datasync)
@@ -156,8 +165,8 @@ int ur_poll(int fd, unsigned events)
 }
 
 /*
- * One loop for both directions: @op moves at most @len - done bytes. A deadline set with
- * ur_deadline() covers the first transfer only.
+ * One loop for both directions: @op moves at most @len - done bytes. A timeout scope around the
+ * call bounds every transfer.
  */
 static ssize_t transfer_all(ssize_t (*op)(int, void *, size_t, uint64_t), int fd, char *buf,
                             size_t len, uint64_t off, bool is_read)
@@ -186,17 +195,27 @@ static ssize_t write_op(int fd, void *buf, size_t len, uint64_t off)
 	return ur_write(fd, buf, len, off);
 }
 
-ssize_t ur_read_all(int fd, void *buf, size_t len, uint64_t off)
+static ssize_t read_all_call(int fd, void *buf, size_t len, uint64_t off)
 {
 	return transfer_all(ur_read, fd, buf, len, off, true);
 }
 
-ssize_t ur_write_all(int fd, const void *buf, size_t len, uint64_t off)
+ssize_t ur_read_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	UR__DEADLINE_CALL(ssize_t, read_all_call(fd, buf, len, off));
+}
+
+static ssize_t write_all_call(int fd, const void *buf, size_t len, uint64_t off)
 {
 	return transfer_all(write_op, fd, (char *)buf, len, off, false);
 }
 
-ssize_t ur_send_all(int fd, const void *buf, size_t len, int flags)
+ssize_t ur_write_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	UR__DEADLINE_CALL(ssize_t, write_all_call(fd, buf, len, off));
+}
+
+static ssize_t send_all_call(int fd, const void *buf, size_t len, int flags)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -210,7 +229,12 @@ ssize_t ur_send_all(int fd, const void *buf, size_t len, int flags)
 	return (ssize_t)done;
 }
 
-ssize_t ur_send_buffer(int fd, struct ur_bufring *br, int bid, size_t len, int flags)
+ssize_t ur_send_all(int fd, const void *buf, size_t len, int flags)
+{
+	UR__DEADLINE_CALL(ssize_t, send_all_call(fd, buf, len, flags));
+}
+
+static ssize_t send_buffer_call(int fd, struct ur_bufring *br, int bid, size_t len, int flags)
 {
 	struct ur_future f;
 	struct ur_loop *l;
@@ -223,4 +247,9 @@ ssize_t ur_send_buffer(int fd, struct ur_bufring *br, int bid, size_t len, int f
 		return r;
 	}
 	return ur_await(&f);
+}
+
+ssize_t ur_send_buffer(int fd, struct ur_bufring *br, int bid, size_t len, int flags)
+{
+	UR__DEADLINE_CALL(ssize_t, send_buffer_call(fd, br, bid, len, flags));
 }

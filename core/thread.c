@@ -16,9 +16,12 @@
 #include "internal.h"
 
 struct job {
-	int (*fn)(void *);
+	int (*fn)(void *);    /* ur_to_thread */
+	void *(*pfn)(void *); /* ur_to_thread_ptr */
+	void (*release)(void *arg, void *result);
 	void *arg;
 	int result;
+	void *presult;
 	bool done;
 	struct ur_loop *loop;
 	struct ur_task *waiter; /* NULL once the task has left */
@@ -47,7 +50,10 @@ static void *worker(void *unused)
 			pool.tail = NULL;
 		pthread_mutex_unlock(&pool.lock);
 
-		j->result = j->fn(j->arg);
+		if (j->pfn)
+			j->presult = j->pfn(j->arg);
+		else
+			j->result = j->fn(j->arg);
 		/* The loop outlives its jobs (teardown waits for them), so this cannot dangle. */
 		ur_loop_post(j->loop, &j->post);
 	}
@@ -124,16 +130,14 @@ static void job_posted(void *arg)
 	struct job *j = arg;
 	j->loop->jobs--;
 	j->done = true;
-	if (j->waiter)
+	if (j->waiter) {
 		ur__task_wake(j->waiter);
-	else
-		free(j); /* the task left: nobody wants the result */
-}
-
-static void timer_wake(struct ur_future *f, void *arg)
-{
-	(void)f;
-	ur__task_wake(arg);
+		return;
+	}
+	/* The task left: nobody wants the result, and what it abandoned can go now. */
+	if (j->release)
+		j->release(j->arg, j->presult);
+	free(j);
 }
 
 static void cancel_wake(struct ur_task *t, void *state)
@@ -142,18 +146,24 @@ static void cancel_wake(struct ur_task *t, void *state)
 	ur__task_wake(t);
 }
 
-int ur_to_thread(int (*fn)(void *), void *arg)
+/*
+ * Queues @j for the pool and waits for it. Returns 0 with the result in @j (the caller frees
+ * it), or a -errno, in which case @j is gone: never queued, or handed to job_posted.
+ */
+static int run_job(struct job *j)
 {
 	struct ur_task *t = ur__task_self();
-	if (!t)
+	if (!t) {
+		free(j);
 		return UR_ENOTASK;
-	if (ur__task_cancelled(t))
-		return -ECANCELED;
+	}
+	if (ur__task_interrupted(t)) {
+		free(j);
+		return ur__task_stop_code(t);
+	}
 	struct ur_loop *l = ur__task_loop(t);
-	struct job *j = calloc(1, sizeof(*j));
-	if (!j)
-		return -ENOMEM;
-	*j = (struct job){.fn = fn, .arg = arg, .loop = l, .waiter = t};
+	j->loop = l;
+	j->waiter = t;
 	j->post.fn = job_posted;
 	j->post.arg = j;
 
@@ -175,25 +185,57 @@ int ur_to_thread(int (*fn)(void *), void *arg)
 	}
 	l->jobs++;
 
-	/* An optional deadline (ur_deadline): a kernel timeout that wakes us. */
-	struct ur_future timer;
-	uint64_t d = ur__task_take_deadline(t);
-	ur_future_init(&timer, timer_wake, t);
-	bool timed = d != UR_NO_DEADLINE && ur_timeout_start(l, &timer, d, 0) == 0;
+	/* Cancellation and a timeout scope's expiry both come through the cancel hook. */
 	ur__task_set_cancel_hook(t, cancel_wake, NULL);
-	while (!j->done && !ur__task_cancelled(t) && !(timed && ur_future_done(&timer)))
+	while (!j->done && !ur__task_interrupted(t))
 		ur__task_wait(t);
 	ur__task_set_cancel_hook(t, NULL, NULL);
-	if (timed && !ur_future_done(&timer)) {
-		ur_cancel(&timer);
-		ur_future_set_callback(&timer, NULL, NULL);
-		ur__await_uninterrupted(&timer);
-	}
 	if (!j->done) {
-		j->waiter = NULL; /* job_posted frees it */
-		return ur__task_cancelled(t) ? -ECANCELED : -ETIMEDOUT;
+		j->waiter = NULL; /* job_posted releases and frees it */
+		return ur__task_stop_code(t);
 	}
+	return 0;
+}
+
+static int to_thread_call(int (*fn)(void *), void *arg)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->fn = fn;
+	j->arg = arg;
+	int r = run_job(j);
+	if (r < 0)
+		return r;
 	r = j->result;
 	free(j);
 	return r;
+}
+
+int ur_to_thread(int (*fn)(void *), void *arg)
+{
+	UR__DEADLINE_CALL(int, to_thread_call(fn, arg));
+}
+
+static int to_thread_ptr_call(void *(*fn)(void *), void *arg, void (*release)(void *, void *),
+                              void **result)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->pfn = fn;
+	j->arg = arg;
+	j->release = release;
+	int r = run_job(j);
+	if (r < 0)
+		return r;
+	if (result)
+		*result = j->presult;
+	free(j);
+	return 0;
+}
+
+int ur_to_thread_ptr(void *(*fn)(void *), void *arg, void (*release)(void *, void *), void **result)
+{
+	UR__DEADLINE_CALL(int, to_thread_ptr_call(fn, arg, release, result));
 }

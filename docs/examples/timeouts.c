@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * timeouts.c - asyncio.wait_for() on a recv that never completes, a deadline on one operation
- * (ur_deadline), and Task.cancel() of a sleeping task: its await returns -ECANCELED, and so
- * does every await after it, until its function returns.
+ * timeouts.c - asyncio.wait_for() on a recv that never completes, a timeout scope around a block
+ * (asyncio.timeout: docs/examples/timeout_scope.c shows more), and Task.cancel() of a sleeping
+ * task: its await returns -ECANCELED, and so does every await after it, until its function
+ * returns.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,12 +41,14 @@ static int main_task(void *arg)
 	       ur_strerror_name(rf.res));
 	ok &= r == -ETIMEDOUT && ur_future_done(&rf) && rf.res == -ECANCELED;
 
-	/* 2. A deadline for the next operation only (a linked timeout: no extra system call). */
-	ur_deadline(20 * UR_MSEC);
+	/* 2. async with asyncio.timeout(0.02): a deadline over a block (here, one recv). */
+	struct ur_timeout to;
+	ur_timeout_begin(&to, 20 * UR_MSEC);
 	ssize_t n = ur_recv(sv[0], buf, sizeof(buf), 0);
+	ok &= ur_timeout_end(&to) == -ETIMEDOUT;
 	ok &= n == -ETIMEDOUT && write(sv[1], "late", 4) == 4;
 	ssize_t m = ur_recv(sv[0], buf, sizeof(buf), 0); /* no deadline: waits for the data */
-	printf("deadline: %s; the next recv got %zd bytes\n", ur_strerror_name((int)n), m);
+	printf("timeout scope: %s; the next recv got %zd bytes\n", ur_strerror_name((int)n), m);
 	ok &= m == 4;
 
 	/* 3. task.cancel() */

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include "common.h"
+#include "future.h"
 #include "io.h"
 
 #ifdef __cplusplus
@@ -163,27 +164,195 @@ UR_EXPORT int ur_sleep(uint64_t ns);
  */
 UR_EXPORT int ur_yield(void);
 
+/* --- timeout scopes: asyncio.timeout() ------------------------------------------------------ */
+
+/* private: an entry of the loop's timer heap (core/timer.c). */
+struct ur_timer_ {
+	uint64_t at_; /* CLOCK_MONOTONIC ns (ur_now_ns) */
+	struct ur_timer_ *child_, *next_, *prev_;
+	void (*fn_)(struct ur_loop *loop, struct ur_timer_ *tm);
+	uint8_t linked_;
+};
+
 /*
- * Gives the next operation the current task starts (ur_read, ur_recv, ... below) a deadline:
- * it ends with -ETIMEDOUT if not done in @timeout_ns. Applies to one operation. 0 expires at once
- * (as ur_future_set_deadline(f, 0) does); UR_NO_DEADLINE takes back a deadline not yet used.
+ * A timeout scope, asyncio.timeout(): every wait of the current task between ur_timeout_begin()
+ * and ur_timeout_end() is bounded by the scope's deadline. Caller-owned, normally on the task's
+ * stack; all fields private.
+ *
+ *	struct ur_timeout to;
+ *	ur_timeout_begin(&to, 2 * UR_SEC);
+ *	n = ur_read_all(fd, buf, len, 0);	// every read inside is bounded, not only the first
+ *	r = ur_gather(fs, k, 0);		// so is any other wait
+ *	if (ur_timeout_end(&to) == -ETIMEDOUT)
+ *		...				// the block ran out of time
+ *
+ * When the deadline passes, the scope expires: what the task awaits at that moment is cancelled
+ * (an I/O operation, a sleep, the futures of a gather, a joined task, a task group's members; a
+ * ur_to_thread() call returns while its function runs on), and from then until the scope ends,
+ * every wait of the task returns -ETIMEDOUT at once without starting anything (ur_close() still
+ * closes). Waits whose target was cancelled by the expiry return -ETIMEDOUT as well, unless the
+ * target won the race and completed anyway: then its real result. Cancellation of the task
+ * (ur_task_cancel) takes precedence: -ECANCELED.
+ *
+ * Scopes nest: the earliest deadline of the scopes in force wins, and an expired outer scope
+ * bounds the inner blocks too (their waits return -ETIMEDOUT; the inner scope's end reports 0,
+ * as it did not expire itself). They end in the reverse order they began. A scope costs no
+ * system call, SQE or CQE unless its deadline becomes the earliest of the loop's timers and the
+ * loop has to sleep past it: deadlines live in the loop's timer heap (docs/design-tasks.md).
+ * A task function that returns with scopes still begun has them ended for it.
+ */
+struct ur_timeout {
+	struct ur_timer_ timer_;
+	struct ur_timeout *outer_;
+	struct ur_task *task_;
+	uint8_t state_;
+};
+
+/*
+ * Begins scope @to in the current task, expiring @timeout_ns from now (0: at once, before the
+ * next wait; UR_NO_DEADLINE: not until rescheduled). ur_timeout_begin_at() takes an absolute
+ * ur_now_ns() time instead (asyncio.timeout_at()). @to needs no initialisation and must not
+ * be begun already.
+ * Returns 0; UR_ENOTASK outside a task (a loop callback included).
+ */
+UR_EXPORT int ur_timeout_begin(struct ur_timeout *to, uint64_t timeout_ns);
+UR_EXPORT int ur_timeout_begin_at(struct ur_timeout *to, uint64_t when_ns);
+
+/*
+ * Moves the deadline of begun scope @to to absolute time @when_ns (ur_now_ns() clock;
+ * UR_NO_DEADLINE: none), earlier or later; a time already past expires it now. Callable from
+ * the scope's task, and from a loop callback or another task of the same loop.
+ * Returns 0; -EALREADY if the scope has expired already; -EINVAL if it is not begun.
+ */
+UR_EXPORT int ur_timeout_reschedule(struct ur_timeout *to, uint64_t when_ns);
+
+/* The deadline of @to (ur_now_ns() clock), UR_NO_DEADLINE if none. */
+UR_EXPORT uint64_t ur_timeout_when(const struct ur_timeout *to);
+
+/* True once @to has expired (also after its end). */
+UR_EXPORT bool ur_timeout_expired(const struct ur_timeout *to);
+
+/*
+ * Ends scope @to, which must be the innermost scope of the calling task. Its deadline is
+ * dropped; nothing stays pending.
+ * Returns 0, or -ETIMEDOUT if the scope expired; -EINVAL if @to is not the innermost begun scope
+ * of the calling task (nothing is changed then); UR_ENOTASK outside a task.
+ */
+UR_EXPORT int ur_timeout_end(struct ur_timeout *to);
+
+/*
+ * A timeout scope around exactly one call: the very next task-style call the current task makes,
+ * of any kind (I/O, ur_sleep, ur_yield, ur_await, ur_gather, ur_join, ur_wait_any,
+ * ur_as_completed_next, ur_wait_for, ur_to_thread*, ur_group_wait, ur_read_all...), runs inside
+ * a scope expiring @timeout_ns from now, and consumes the deadline whatever it returns. The call
+ * is bounded as a whole (every transfer of ur_read_all; a gather's every future) and returns
+ * -ETIMEDOUT if the deadline passed. 0 expires at once (that call returns -ETIMEDOUT without
+ * starting anything); UR_NO_DEADLINE clears a deadline set and not yet consumed. Outside a
+ * task it does nothing. For more than one call, use a scope (ur_timeout_begin).
  */
 UR_EXPORT void ur_deadline(uint64_t timeout_ns);
 
 /*
  * asyncio.to_thread(): runs @fn(@arg) on urio's worker pool and suspends the task until it
  * returns; returns its return value. The pool is process-wide and starts on first use with
- * ur_thread_pool_size() threads (default 4). Cancelled or timed out (ur_deadline), the task
+ * ur_thread_pool_size() threads (default 4). Cancelled, or its timeout scope expired, the task
  * resumes at once with -ECANCELED / -ETIMEDOUT while @fn runs to completion on its thread,
- * its result dropped: @arg must stay valid until @fn returns. A child of fork() starts a pool of
- * its own on first use (the parent's workers do not exist there; jobs queued by the parent are
- * not run in the child).
- * Returns @fn's result, -ENOMEM, UR_ENOTASK.
+ * its result dropped: @arg must stay valid until @fn returns (ur_to_thread_ptr() can free it).
+ * A child of fork() starts a pool of its own on first use (the parent's workers do not exist
+ * there; jobs queued by the parent are not run in the child).
+ * @fn's own results must not look like those codes; where they might, use ur_to_thread_ptr().
+ * Returns @fn's result, -ECANCELED, -ETIMEDOUT, -ENOMEM, UR_ENOTASK.
  */
 UR_EXPORT int ur_to_thread(int (*fn)(void *), void *arg);
 
+/*
+ * ur_to_thread() for a function with a pointer-sized result, kept apart from the call's own
+ * status: on success returns 0 and stores @fn's return value in *@result (may be NULL), so a
+ * result of any value (a pointer, an EAI_* code cast to intptr_t) never collides with -errno.
+ *
+ * If the caller leaves before @fn has returned (-ECANCELED: the task was cancelled; -ETIMEDOUT:
+ * its timeout scope expired), @fn runs on and, once it has returned, @release(@arg, its result)
+ * is called on the loop's thread (as a loop callback: it must not wait) to free what the caller
+ * abandoned; @release may be NULL. It is not called when the caller got the result, nor when
+ * the call fails before @fn was queued (-ENOMEM, UR_ENOTASK, -ECANCELED/-ETIMEDOUT at entry):
+ * then @arg is still the caller's. The loop's teardown waits for such functions to return.
+ *
+ *	static void *lookup(void *q) { ...getaddrinfo...; return q; }
+ *	static void drop(void *q, void *res) { freeaddrinfo(((struct query *)q)->ai); free(q); }
+ *	r = ur_to_thread_ptr(lookup, q, drop, NULL);	// on -ETIMEDOUT, drop() frees q later
+ *
+ * Returns 0, -ECANCELED, -ETIMEDOUT, -ENOMEM, UR_ENOTASK.
+ */
+UR_EXPORT int ur_to_thread_ptr(void *(*fn)(void *arg), void *arg,
+                               void (*release)(void *arg, void *result), void **result);
+
 /* Sets the worker pool's size before its first use (1..256). Returns 0, -EINVAL, or -EBUSY. */
 UR_EXPORT int ur_thread_pool_size(unsigned n);
+
+/* --- task groups: asyncio.TaskGroup -------------------------------------------------------- */
+
+/*
+ * A task group, asyncio.TaskGroup: tasks spawned into it are waited for together; the first one
+ * that fails (returns < 0) cancels the others; the group's result is that first error.
+ * Caller-owned; all fields private. It must stay in place until ur_group_wait() (or an await of
+ * ur_group_future()) has returned.
+ *
+ *	struct ur_task_group g;
+ *	ur_group_init(&g, ur_current_loop());
+ *	for (i = 0; i < n; i++)
+ *		ur_group_spawn(&g, fetch, &pages[i], NULL);
+ *	r = ur_group_wait(&g);		// 0, or the first member's error; all members have ended
+ *
+ * Members belong to the group: each is freed when its function returns, its result dropped
+ * (return data through @arg). Members may spawn more members while the group is waited for.
+ */
+struct ur_task_group {
+	struct ur_future fut_;
+	struct ur_loop *loop_;
+	struct ur_task *members_;
+	size_t live_;
+	int32_t err_;
+	uint8_t state_;
+};
+
+/* Prepares @g for tasks on @loop. Never fails; allocates nothing. */
+UR_EXPORT void ur_group_init(struct ur_task_group *g, struct ur_loop *loop);
+
+/*
+ * Spawns @fn(@arg) as a member of @g (see ur_spawn(); @opts may be NULL). A member spawned after
+ * the group has failed or been cancelled starts cancelled. From a task or a loop callback.
+ * Returns 0, -ENOMEM, -EINVAL (@g already finished), UR_ELOOPCLOSED.
+ */
+UR_EXPORT int ur_group_spawn(struct ur_task_group *g, ur_task_fn *fn, void *arg,
+                             const struct ur_task_opts *opts);
+
+/*
+ * Cancels every member of @g now and every member spawned later (as the first failure does).
+ * The group's result becomes -ECANCELED unless a member had failed already.
+ * Returns 0, or -EALREADY if the group was already failed or cancelled.
+ */
+UR_EXPORT int ur_group_cancel(struct ur_task_group *g);
+
+/*
+ * Waits until every member of @g has returned (leaving `async with TaskGroup()`), see
+ * ur_await(): from a task, or outside any task (it turns the loop). If the waiting task is
+ * cancelled or its timeout scope expires meanwhile, the members are cancelled and still waited
+ * for. Afterwards the group is finished (spawning returns -EINVAL); init it again to reuse it.
+ * Returns 0 if no member failed, else the first member's error in completion order; -ECANCELED
+ * (group or waiter cancelled), -ETIMEDOUT (the waiter's scope expired); -EBUSY from a loop
+ * callback or if another waiter has the group's future.
+ */
+UR_EXPORT int ur_group_wait(struct ur_task_group *g);
+
+/*
+ * The group as a future, for ur_wait_for(), ur_gather(), ur_wait_any(): it completes, with the
+ * result ur_group_wait() would return, once every member has returned; from this call on the
+ * group finishes as soon as it is empty. Cancelling it (ur_cancel, or ur_wait_for's expiry)
+ * cancels the members and it completes once they have all returned:
+ *
+ *	r = ur_wait_for(ur_group_future(&g), 5 * UR_SEC);	// gather with a timeout: -ETIMEDOUT
+ */
+UR_EXPORT struct ur_future *ur_group_future(struct ur_task_group *g);
 
 /*
  * Task-style operations: start the operation on the current task's loop and await it. Each
