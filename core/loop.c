@@ -310,9 +310,10 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 	l->stopping = false;
 	if (l->poll_fd >= 0)
 		poll_fd_drain(l);
-	dispatch(l);
+	/* What this dispatch runs counts as UR_RUN_ONCE's batch: it must not block after it. */
+	bool ran_first = dispatch(l) && mode == UR_RUN_ONCE;
 	for (;;) {
-		bool block = mode != UR_RUN_NOWAIT && has_work(l) && !l->ready_head &&
+		bool block = mode != UR_RUN_NOWAIT && !ran_first && has_work(l) && !l->ready_head &&
 		             !l->runq_head && !l->stopping && io_uring_cq_ready(&l->ring) == 0 &&
 		             !atomic_load_explicit(&l->posts, memory_order_relaxed);
 		if (!(l->ring.features & IORING_FEAT_EXT_ARG))
@@ -325,7 +326,7 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 		bool ran = dispatch(l);
 		if (mode == UR_RUN_NOWAIT || l->stopping)
 			break;
-		if (mode == UR_RUN_ONCE && (n > 0 || ran || !has_work(l)))
+		if (mode == UR_RUN_ONCE && (n > 0 || ran || ran_first || !has_work(l)))
 			break;
 		if (mode == UR_RUN_DEFAULT && !has_work(l) && !l->ready_head)
 			break;
