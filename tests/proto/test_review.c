@@ -234,63 +234,14 @@ Test(review, http_client_user_agent_is_checked)
 	t_loop_done(&l);
 }
 
-/* --- ur_loop_free with TLS streams live: mid-handshake and mid-read ------------------------- */
+/* One end of a TLS connection, for the TLS tests below. */
 
 struct td_side {
 	struct ur_stream s;
 	struct ur_tls_ctx *ctx;
-	bool server, reading, done;
+	bool server;
 	int hs;
 };
-
-static int td_side_main(void *arg)
-{
-	struct td_side *sd = arg;
-	sd->hs = sd->server ? ur_tls_server(&sd->s, sd->ctx)
-	                    : ur_tls_client(&sd->s, sd->ctx, "localhost");
-	if (sd->hs == 0) {
-		char x;
-		sd->reading = true;
-		(void)ur_stream_read(&sd->s, &x, 1); /* nobody writes: ends by teardown */
-	}
-	ur_stream_close(&sd->s);
-	sd->done = true;
-	return 0;
-}
-
-Test(review, loop_free_with_tls_streams_live, .timeout = 30)
-{
-	int fds = t_count_fds();
-	struct ur_tls_cert pem;
-	ASSERT_RES(ur_tls_cert_generate(&pem, NULL), 0);
-	struct ur_tls_opts co = {.ca_pem = pem.ca_pem};
-	struct ur_tls_opts so = {.cert_pem = pem.cert_pem, .key_pem = pem.key_pem};
-	struct ur_tls_ctx *cctx, *sctx;
-	ASSERT_RES(ur_tls_ctx_new(&cctx, UR_TLS_CLIENT, &co), 0);
-	ASSERT_RES(ur_tls_ctx_new(&sctx, UR_TLS_SERVER, &so), 0);
-
-	struct td_side sd[3] = {{.ctx = cctx}, {.ctx = sctx, .server = true}, {.ctx = cctx}};
-	int a, b, c, silent;
-	t_tcp_pair(&a, &b);
-	t_tcp_pair(&c, &silent); /* sd[2] handshakes with a peer that never answers */
-	ASSERT_RES(ur_stream_init(&sd[0].s, a, 0), 0);
-	ASSERT_RES(ur_stream_init(&sd[1].s, b, 0), 0);
-	ASSERT_RES(ur_stream_init(&sd[2].s, c, 0), 0);
-	struct ur_loop *l = t_loop();
-	for (int i = 0; i < 3; i++)
-		ASSERT_RES(ur_spawn(l, NULL, td_side_main, &sd[i], NULL), 0);
-	while (!sd[0].reading || !sd[1].reading)
-		cr_assert_geq(ur_loop_run(l, UR_RUN_ONCE), 0);
-	ur_loop_free(&l); /* cancels the three tasks: each closes its stream */
-	for (int i = 0; i < 3; i++)
-		cr_assert(sd[i].done, "side %d did not finish", i);
-	ASSERT_RES(sd[2].hs, -ECANCELED);
-	close(silent);
-	ur_tls_ctx_free(cctx);
-	ur_tls_ctx_free(sctx);
-	ur_tls_cert_free(&pem);
-	cr_assert_eq(t_count_fds(), fds);
-}
 
 /* --- HTTP server: a handler's 1xx is not a final response ---------------------------------- */
 
