@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tools/urfetch/demo.c - `urfetch --demo`: the main job on a machine with no network. It makes
- * a CA and a certificate for 127.0.0.1 in memory, starts urfetch's own server on loopback over
+ * a CA and a certificate for 127.0.0.1 in memory, starts urio's server (serve.c) on loopback over
  * HTTP and HTTPS, fetches 10,000 pages from each (the client trusting that CA explicitly), checks
  * every body against its path, and prints the summaries. `urfetch --serve PORT`: the same server,
  * HTTP only, until stdin ends (for the tests and benchmarks).
