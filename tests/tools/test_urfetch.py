@@ -3,14 +3,21 @@
 # -d), URL lists (-i FILE, -i -), the order of bodies on stdout, --json, one failure line per
 # failed URL, nothing but the summary on a pipe and a bar on a terminal. Against urfetch's own
 # server (urfetch --serve 0) on a loopback port the kernel picks; the server stops when this
-# script closes its stdin (or dies). Expected bodies come from Python's own HTTP client.
+# script closes its stdin (or dies). Expected bodies come from Python's own HTTP client. TLS
+# options (--cacert, -k) and --compressed against a Python HTTPS server with a certificate made
+# by the openssl tool (skipped, with a line saying so, where it is missing).
+import gzip
+import http.server
 import json
 import os
 import pty
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 
@@ -61,6 +68,7 @@ def main():
         return 1
     try:
         cases(base, tmp)
+        tls_cases(tmp)
     finally:
         srv.stdin.close()
         rc = srv.wait(30)
@@ -229,6 +237,75 @@ def cases(base, tmp):
     r = run(["-s", "not a url"])
     check("a bad URL fails with a line", r.returncode == 1 and b"not a url" in r.stderr,
           r.stderr)
+
+
+PLAIN = b"plain text, compressible " * 40
+
+
+class TLSHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen_encodings = []
+
+    def do_GET(self):
+        body, extra = PLAIN, []
+        if self.path == "/gz":
+            ae = self.headers.get("Accept-Encoding", "")
+            TLSHandler.seen_encodings.append(ae)
+            if "gzip" in ae:
+                body, extra = gzip.compress(PLAIN), [("Content-Encoding", "gzip")]
+        self.send_response(200)
+        for k, v in extra:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def tls_cases(tmp):
+    if not shutil.which("openssl"):
+        print("SKIP TLS cases: the openssl tool is missing", file=sys.stderr)
+        return
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1", "-days", "2", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TLSHandler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    base = f"https://127.0.0.1:{srv.server_address[1]}"
+    try:
+        r = run(["-s", "--cacert", cert, base + "/plain"])
+        check("--cacert FILE: HTTPS verified against it", r.returncode == 0 and
+              r.stdout == PLAIN, (r.returncode, r.stderr))
+        r = run(["-s", base + "/plain"])
+        err = r.stderr.decode().splitlines()
+        check("an untrusted certificate fails with one line", r.returncode == 1 and
+              len(err) == 1 and err[0].startswith(f"urfetch: {base}/plain: ") and
+              "certificate" in err[0].lower() and r.stdout == b"", (r.returncode, err))
+        r = run(["-s", "-k", base + "/plain"])
+        check("-k skips the verification", r.returncode == 0 and r.stdout == PLAIN,
+              (r.returncode, r.stderr))
+        r = run(["-s", "--cacert", cert, "--compressed", base + "/gz"])
+        check("--compressed asks for gzip and decodes it", r.returncode == 0 and
+              r.stdout == PLAIN and "gzip" in TLSHandler.seen_encodings[-1:][0],
+              (r.returncode, r.stderr, TLSHandler.seen_encodings))
+        r = run(["-s", "--cacert", cert, base + "/gz"])
+        check("without --compressed no Accept-Encoding is sent",
+              r.returncode == 0 and r.stdout == PLAIN and TLSHandler.seen_encodings[-1] == "",
+              TLSHandler.seen_encodings)
+        r = run(["-s", "--cacert", os.path.join(tmp, "missing.pem"), base + "/plain"])
+        check("--cacert of a missing file fails", r.returncode != 0 and r.stderr != b"",
+              (r.returncode, r.stderr))
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 if __name__ == "__main__":
