@@ -174,16 +174,26 @@ static void sweep(struct ur_http_client *c, uint64_t now)
 /*
  * True if idle connection @k looks usable: nothing to read (no end of stream, no unsolicited
  * bytes, no pending error), checked with a non-blocking peek. A TLS close_notify counts as bytes.
+ * The peek is a syscall outside the ring on every reuse; when the request may be retried (on a
+ * fresh connection, if this one turns out dead before any response byte) and the connection
+ * went idle less than ALIVE_TRUST_NS ago, it is skipped, as the retry covers what it would catch.
  */
-static bool conn_alive(struct http_conn *k)
+#define ALIVE_TRUST_NS (1 * UR_SEC)
+
+static bool conn_alive(struct http_conn *k, uint64_t now, bool may_retry)
 {
 	size_t buffered;
 	char b;
 	ur_stream_buffered(&k->s, &buffered);
 	if (buffered)
 		return false;
+	if (may_retry && now - k->idle_since < ALIVE_TRUST_NS)
+		return true;
+	int saved = errno; /* the library leaves errno as it found it */
 	ssize_t n = recv(k->s.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	bool alive = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	errno = saved;
+	return alive;
 }
 
 static int conn_open(struct ur_http_client *c, struct http_host *h, const struct ur_url *u,
@@ -266,7 +276,7 @@ static int wait_turn(struct http_pool *p, struct http_host *h, uint64_t deadline
 	return r;
 }
 
-int ur__http_pool_get(struct ur_http_client *c, const struct ur_url *u, bool fresh,
+int ur__http_pool_get(struct ur_http_client *c, const struct ur_url *u, bool fresh, bool may_retry,
                       uint64_t deadline, struct http_conn **out, bool *reused, uint64_t *connect_ns)
 {
 	struct http_pool *p = pool_of(c);
@@ -286,7 +296,7 @@ int ur__http_pool_get(struct ur_http_client *c, const struct ur_url *u, bool fre
 			struct http_conn *k = h->idle;
 			idle_unlink(p, k);
 			c->st_.idle = p->idle;
-			if (!conn_alive(k)) {
+			if (!conn_alive(k, now, may_retry)) {
 				conn_close(c, k);
 				continue;
 			}

@@ -61,10 +61,12 @@ struct http_pool {
  * Takes a connection to @u's origin for one exchange: a pooled one (unless @fresh), else a new
  * one, connected (and TLS-handshaken for https) by @deadline (ur_now_ns clock). Waits while the
  * origin or the client is at its connection limit. *@reused tells which; *@connect_ns the time
- * spent connecting. Returns 0, or the connect/TLS error, -ETIMEDOUT, -ECANCELED,
+ * spent connecting. @may_retry: the caller would retry the request on a fresh connection if
+ * a pooled one failed before any response byte (then a recently used connection is trusted
+ * without a liveness peek). Returns 0, or the connect/TLS error, -ETIMEDOUT, -ECANCELED,
  * UR_EHTTP_CLIENT_CLOSED, -ENOMEM.
  */
-int ur__http_pool_get(struct ur_http_client *c, const struct ur_url *u, bool fresh,
+int ur__http_pool_get(struct ur_http_client *c, const struct ur_url *u, bool fresh, bool may_retry,
                       uint64_t deadline, struct http_conn **out, bool *reused,
                       uint64_t *connect_ns);
 

@@ -115,6 +115,8 @@ struct ur_http_client {
 	struct ur_http_client_stats st_;
 	uint32_t active_; /* requests in flight */
 	uint32_t closing_;
+	void *spare_; /* finished requests' state, kept for the next ones */
+	uint32_t nspare_;
 };
 
 /*

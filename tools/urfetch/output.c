@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <urio.h>
 
@@ -43,6 +44,31 @@ int uf_body_append(struct uf_job *j, const void *p, size_t len)
 	return 0;
 }
 
+/* Bodies written by one writev at most (well under IOV_MAX). */
+#define OUT_BATCH 64
+
+/* Writes @n bodies with writev, looping over short writes. Returns 0 or an error. */
+static int write_bodies(int fd, struct iovec *v, unsigned n)
+{
+	while (n > 0) {
+		ssize_t w = ur_writev(fd, v, n, UR_OFF_CURRENT);
+		if (w < 0)
+			return (int)w;
+		if (w == 0)
+			return -EIO;
+		while (n > 0 && (size_t)w >= v->iov_len) {
+			w -= (ssize_t)v->iov_len;
+			v++;
+			n--;
+		}
+		if (n > 0) {
+			v->iov_base = (char *)v->iov_base + w;
+			v->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
 void uf_out_done(struct uf_run *run, size_t i)
 {
 	struct uf_out *out = &run->out;
@@ -54,23 +80,34 @@ void uf_out_done(struct uf_run *run, size_t i)
 		return;
 	}
 	out->writing = true;
+	/* every finished job at the head of the line, a batch per writev (one ring operation) */
 	while (out->next < run->njobs && atomic_load(&run->jobs[out->next].state) == UF_DONE) {
-		struct uf_job *j = &run->jobs[out->next];
+		size_t first = out->next, end = first;
+		while (end < run->njobs && end - first < OUT_BATCH &&
+		       atomic_load(&run->jobs[end].state) == UF_DONE)
+			end++;
 		pthread_mutex_unlock(&out->mu);
-		if (j->len && !out->err) {
+		struct iovec v[OUT_BATCH];
+		unsigned n = 0;
+		for (size_t k = first; k < end; k++)
+			if (run->jobs[k].len)
+				v[n++] = (struct iovec){run->jobs[k].body, run->jobs[k].len};
+		if (n && !out->err) {
 			/* in a task: the write goes through this thread's ring */
-			ssize_t w = ur_task_current()
-			                ? ur_write_all(out->fd, j->body, j->len, UR_OFF_CURRENT)
-			                : -EINVAL;
+			int w = ur_task_current() ? write_bodies(out->fd, v, n) : -EINVAL;
 			if (w < 0)
-				out->err = (int)w; /* only the writer touches it */
+				out->err = w; /* only the writer touches it */
 		}
-		free(j->body);
-		j->body = NULL;
-		j->len = j->cap = 0;
+		for (size_t k = first; k < end; k++) {
+			struct uf_job *j = &run->jobs[k];
+			free(j->body);
+			j->body = NULL;
+			j->len = j->cap = 0;
+		}
 		pthread_mutex_lock(&out->mu);
-		atomic_store(&j->state, UF_WRITTEN);
-		out->next++;
+		for (size_t k = first; k < end; k++)
+			atomic_store(&run->jobs[k].state, UF_WRITTEN);
+		out->next = end;
 	}
 	out->writing = false;
 	pthread_mutex_unlock(&out->mu);
