@@ -161,6 +161,7 @@ test | asan | valgrind | fault | tsan)
 	if [ "$cmd" = test ] || [ "$cmd" = asan ]; then
 		setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbench=false
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			LSAN_OPTIONS=suppressions="$top/tests/lsan.supp":print_suppressions=0 \
 			run_tests build-asan || rc=1
 	fi
 	if [ "$cmd" = valgrind ] || { [ "$cmd" = test ] && [ "${UR_SKIP_VALGRIND:-0}" != 1 ]; }; then
