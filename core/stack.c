@@ -19,6 +19,8 @@
  * compiled with -fstack-clash-protection.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -46,9 +48,12 @@ struct ur__stack_arena {
 	struct ur__stack_arena *next, *prev;
 	char *map;
 	size_t len;
-	size_t stride;   /* guard page + usable size */
-	unsigned n;      /* slots; 1 for a stack of a non-default size */
-	unsigned carved; /* slots handed out at least once, guard installed */
+	size_t stride;                        /* guard page + usable size */
+	unsigned n;                           /* slots; 1 for a stack of a non-default size */
+	unsigned carved;                      /* slots handed out at least once, guard installed */
+	uint64_t pending;                     /* slots put lazily, memory not yet released */
+	struct ur__stack_arena *pending_next; /* on the pool's list of arenas with pending slots */
+	bool pending_listed;
 	struct ur__stack_slot slot[];
 };
 
@@ -138,8 +143,28 @@ static int carve(struct ur__stack_pool *p, struct ur__stack_arena *a, struct ur_
 	return 0;
 }
 
+/* A slot put lazily and not yet released: its memory is still committed, so it beats cold. */
+static bool take_pending(struct ur__stack_pool *p, struct ur__stack_slot **out)
+{
+	while (p->pending) {
+		struct ur__stack_arena *a = p->pending;
+		if (a->pending) {
+			unsigned i = (unsigned)__builtin_ctzll(a->pending);
+			a->pending &= a->pending - 1;
+			p->pending_n--;
+			*out = &a->slot[i];
+			return true;
+		}
+		p->pending = a->pending_next;
+		a->pending_listed = false;
+	}
+	return false;
+}
+
 static int get_default(struct ur__stack_pool *p, struct ur__stack_slot **out)
 {
+	if (!p->warm && take_pending(p, out))
+		return 0;
 	struct ur__stack_slot **list = p->warm ? &p->warm : p->cold ? &p->cold : NULL;
 	if (list) {
 		*out = *list;
@@ -194,20 +219,29 @@ int ur__stack_get(struct ur__stack_pool *p, size_t size, struct ur__stack *out)
 	return 0;
 }
 
-void ur__stack_put(struct ur__stack_pool *p, struct ur__stack *s)
+static void put(struct ur__stack_pool *p, struct ur__stack *s, bool lazy)
 {
 	int saved = errno;
 	struct ur__stack_slot *slot = s->slot_;
+	struct ur__stack_arena *a = slot->arena;
 #ifdef HAVE_VALGRIND
 	VALGRIND_STACK_DEREGISTER(s->vg_id_);
 #endif
 	p->live--;
-	if (slot->arena->n == 1) {
-		arena_free(p, slot->arena);
+	if (a->n == 1) {
+		arena_free(p, a);
 	} else if (p->warm_n < p->warm_max) {
 		slot->next = p->warm;
 		p->warm = slot;
 		p->warm_n++;
+	} else if (lazy && a->n <= 64) {
+		a->pending |= UINT64_C(1) << (slot - a->slot);
+		p->pending_n++;
+		if (!a->pending_listed) {
+			a->pending_listed = true;
+			a->pending_next = p->pending;
+			p->pending = a;
+		}
 	} else {
 		/*
 		 * Costs the call and a refault per page on reuse (~4 us for one page, ~37 us for
@@ -220,6 +254,50 @@ void ur__stack_put(struct ur__stack_pool *p, struct ur__stack *s)
 		p->cold = slot;
 	}
 	*s = (struct ur__stack){0};
+	errno = saved;
+}
+
+void ur__stack_put(struct ur__stack_pool *p, struct ur__stack *s)
+{
+	put(p, s, false);
+}
+
+void ur__stack_put_lazy(struct ur__stack_pool *p, struct ur__stack *s)
+{
+	put(p, s, true);
+}
+
+/*
+ * Releases the lazily put slots: one madvise per run of adjacent slots of an arena, where
+ * releasing them one by one cost a call and a TLB flush each (the flush was most of the time
+ * of 100,000 tasks ending in one turn). A run spans the guard pages between its stacks:
+ * MADV_DONTNEED leaves guard markers (MADV_GUARD_INSTALL) in place; PROT_NONE guards are VMAs of
+ * their own, so with those each stack is released alone.
+ */
+void ur__stack_flush(struct ur__stack_pool *p)
+{
+	int saved = errno;
+	while (p->pending) {
+		struct ur__stack_arena *a = p->pending;
+		p->pending = a->pending_next;
+		a->pending_listed = false;
+		uint64_t bits = a->pending;
+		a->pending = 0;
+		while (bits) {
+			unsigned i = (unsigned)__builtin_ctzll(bits), j = i;
+			if (p->guard == UR__GUARD_MADVISE)
+				while (j + 1 < a->n && (bits >> (j + 1) & 1))
+					j++;
+			char *base = a->map + (size_t)i * a->stride + p->page;
+			madvise(base, (size_t)(j - i + 1) * a->stride - p->page, MADV_DONTNEED);
+			for (unsigned k = i; k <= j; k++) {
+				bits &= ~(UINT64_C(1) << k);
+				a->slot[k].next = p->cold;
+				p->cold = &a->slot[k];
+				p->pending_n--;
+			}
+		}
+	}
 	errno = saved;
 }
 

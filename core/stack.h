@@ -45,11 +45,13 @@ struct ur__stack_pool {
 	unsigned warm_max;
 	unsigned warm_n;
 	enum ur__stack_guard guard;
-	struct ur__stack_slot *warm;    /* free, memory kept: LIFO, so the hottest is reused */
-	struct ur__stack_slot *cold;    /* free, memory given back with MADV_DONTNEED */
-	struct ur__stack_arena *arenas; /* every mapping, for destroy */
-	struct ur__stack_arena *fresh;  /* default-size arena with slots never handed out */
-	size_t live;                    /* stacks handed out and not put back */
+	struct ur__stack_slot *warm;     /* free, memory kept: LIFO, so the hottest is reused */
+	struct ur__stack_slot *cold;     /* free, memory given back with MADV_DONTNEED */
+	struct ur__stack_arena *arenas;  /* every mapping, for destroy */
+	struct ur__stack_arena *fresh;   /* default-size arena with slots never handed out */
+	struct ur__stack_arena *pending; /* arenas with slots put lazily, not yet released */
+	unsigned pending_n;
+	size_t live; /* stacks handed out and not put back */
 };
 
 /*
@@ -73,6 +75,14 @@ int ur__stack_get(struct ur__stack_pool *p, size_t size, struct ur__stack *out);
  * unmapped. No context may still run on @s, and @s is zeroed.
  */
 void ur__stack_put(struct ur__stack_pool *p, struct ur__stack *s);
+
+/*
+ * ur__stack_put(), except that a stack beyond the warm ones is released later, together with
+ * its neighbours, by ur__stack_flush() (one madvise per run of adjacent free slots). Until then
+ * it may be handed out again as it is.
+ */
+void ur__stack_put_lazy(struct ur__stack_pool *p, struct ur__stack *s);
+void ur__stack_flush(struct ur__stack_pool *p);
 
 /* Unmaps every stack of the pool, including any still handed out, and frees its bookkeeping. */
 void ur__stack_pool_destroy(struct ur__stack_pool *p);

@@ -196,8 +196,10 @@ void ur__sched_run(struct ur_loop *l)
 		t = l->sched_from; /* tasks hand over among themselves: this one came back */
 		ur__current = NULL;
 		if (t->state == T_DONE)
-			ur__stack_put(&l->stacks, &t->stack);
+			ur__stack_put_lazy(&l->stacks, &t->stack);
 	}
+	if (l->stacks.pending_n)
+		ur__stack_flush(&l->stacks); /* the stacks this turn freed, in runs */
 }
 
 int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
