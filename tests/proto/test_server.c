@@ -198,11 +198,18 @@ static int answer_once(struct ur_stream *s, void *arg)
 	return 0;
 }
 
+/*
+ * Waits until the server has accepted every client: a client's connect succeeds once the kernel
+ * queued it, and a stop drops what still waits in the backlog, so counting connects raced.
+ */
 static void *stop_when_connected(void *arg)
 {
 	struct stopper *st = arg;
-	while (atomic_load(&st->cs->connected) < (int)st->cs->n)
+	struct ur_server_stats ss = {0};
+	while (atomic_load(&st->cs->connected) < (int)st->cs->n || ss.accepted < st->cs->n) {
 		usleep(1000);
+		ur_server_stats(st->sv, &ss);
+	}
 	ASSERT_RES(ur_server_stop(st->sv, st->grace), 0);
 	return NULL;
 }
