@@ -111,9 +111,11 @@ run_tests() { # DIR [meson test args...]
 	return $rc
 }
 
-# Fault passes: every class at once over the suites that make loops (ctx makes none). proto runs
-# the classes its suites hold under so far; the rest are listed in docs/reliability.md.
+# Fault passes over the suites that make loops (ctx makes none), with the classes they hold under
+# so far; enomem and reset run in test_fault (engine tests and chaos), which sets its own. What is
+# left to mark per test: docs/reliability.md, "Not yet".
 fault_core_tests=(future loop file socket bufring cancel timer task edges fault limits)
+fault_core_spec="short,eintr,eagain,enobufs,delay"
 fault_proto_spec="short,eagain,enobufs,delay"
 
 fault_passes() {
@@ -122,7 +124,7 @@ fault_passes() {
 	for seed in ${UR_FAULT_SEEDS:-1 2 3}; do
 		echo "dev.sh: fault pass UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 (a failed test prints its replay)" >&2
 		suffix="-fault$seed"
-		UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 UR_FAULT_SPEC=all \
+		UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 UR_FAULT_SPEC=$fault_core_spec \
 			run_tests build-fault "${fault_core_tests[@]}" || rc=1
 		suffix="-fault$seed-proto"
 		UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 UR_FAULT_SPEC=$fault_proto_spec \
