@@ -132,8 +132,8 @@ UR_EXPORT int ur_stream_shutdown(struct ur_stream *s);
  * too (it is how one cleans up), and outside any task (then the descriptor is closed with
  * close(2) at once). If another task (or a future-returning operation) waits in a call on @s,
  * that call is woken (the socket is shut down) and returns -EBADF, and it closes the descriptor
- * and frees the buffer as it returns: @s itself must stay valid until then. Returns 0, close's error (the stream is closed either way), or -EBADF if it
- * was closed already.
+ * and frees the buffer as it returns: @s itself must stay valid until then. Returns 0, close's
+ * error (the stream is closed either way), or -EBADF if it was closed already.
  */
 UR_EXPORT int ur_stream_close(struct ur_stream *s);
 

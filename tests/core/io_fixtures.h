@@ -26,7 +26,8 @@
  * these fault classes change by design (see t_fault_unsafe in helpers.h).
  */
 #define T_FAULT_UNSAFE_FILE "short,eintr,eagain,reset,enomem"
-#define T_FAULT_UNSAFE_WHY  "raw operations: each asserts the exact result of its own start and completion"
+#define T_FAULT_UNSAFE_WHY                                                                         \
+	"raw operations: each asserts the exact result of its own start and completion"
 #include "helpers.h"
 
 /* ---- a future that records its completions ---- */

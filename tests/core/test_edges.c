@@ -387,7 +387,8 @@ Test(edges, tasks_spawned_during_teardown_are_refused_and_free_returns, .timeout
 	struct ur_future f;
 	ur_future_init(&f, spawn_from_teardown_cb, &from_cb);
 	ASSERT_RES(ur_timeout_start(l, &f, 3600 * UR_SEC, 0), 0);
-	ASSERT_RES(ur_loop_run(l, UR_RUN_NOWAIT), 2); /* the task and the timeout (a sleep is no future) */
+	ASSERT_RES(ur_loop_run(l, UR_RUN_NOWAIT),
+	           2); /* the task and the timeout (a sleep is no future) */
 	ur_loop_free(&l);
 	ASSERT_RES(from_task, UR_ELOOPCLOSED);
 	ASSERT_RES(from_cb, UR_ELOOPCLOSED);
