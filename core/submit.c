@@ -124,31 +124,44 @@ unsigned ur__backlog_drop(struct ur_loop *l, struct ur_future *f)
 }
 
 /*
- * On valgrind: a wait that gives up after UR__VALGRIND_WAIT_NS (-ETIME, which the caller takes
- * as "nothing yet"), so that valgrind lets the program's other threads run (core/valgrind.h).
- * Needs IORING_FEAT_EXT_ARG (5.11); without it, the wait is not bounded.
+ * Submits and waits at most @ns for @wait_nr completions. io_uring_submit_and_wait_timeout
+ * reports only 0 or -errno when the timeout rides on the enter (IORING_FEAT_EXT_ARG), so what
+ * was submitted is read from the SQ instead. Returns the SQEs submitted, or -errno (-ETIME:
+ * the time ran out).
+ */
+static int submit_and_wait_for(struct ur_loop *l, unsigned wait_nr, uint64_t ns)
+{
+	struct __kernel_timespec ts = {.tv_sec = (long long)(ns / UR_SEC),
+	                               .tv_nsec = (long long)(ns % UR_SEC)};
+	struct io_uring_cqe *cqe;
+	unsigned before = io_uring_sq_ready(&l->ring);
+	int ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, wait_nr, &ts, NULL);
+	unsigned done = before - io_uring_sq_ready(&l->ring);
+	return ret < 0 && ret != -ETIME ? ret : (int)done;
+}
+
+/*
+ * On valgrind: a wait that gives up after UR__VALGRIND_WAIT_NS, so that valgrind lets the
+ * program's other threads run (core/valgrind.h). Needs IORING_FEAT_EXT_ARG (5.11); without it,
+ * the wait is not bounded.
  */
 static int wait_bounded(struct ur_loop *l, unsigned wait_nr)
 {
-	struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = UR__VALGRIND_WAIT_NS};
-	struct io_uring_cqe *cqe;
-	int ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, wait_nr, &ts, NULL);
-	if (ret != -ETIME)
-		return ret;
+	int ret = submit_and_wait_for(l, wait_nr, UR__VALGRIND_WAIT_NS);
 	/* valgrind hands its lock over at a yield, not after a syscall it runs synchronously. */
-	sched_yield();
-	return 0;
+	if (ret >= 0)
+		sched_yield();
+	return ret;
 }
 
 /*
  * Submits and sleeps until @wait_nr completions or the loop's earliest timer, whichever comes
  * first: the timeout rides on the io_uring_enter itself (IORING_ENTER_EXT_ARG, 5.11), so the
  * timer heap costs no SQE and no CQE. Returns what io_uring_submit_and_wait would: the SQEs
- * submitted, or -errno (-ETIME: the timer's time has come).
+ * submitted, or -errno.
  */
 static int submit_and_wait_timer(struct ur_loop *l, unsigned wait_nr)
 {
-	struct io_uring_cqe *cqe;
 	uint64_t at = l->theap->at_, now = ur_now_ns();
 	if (at <= now)
 		return io_uring_submit_and_get_events(&l->ring); /* due: no sleeping */
@@ -156,14 +169,7 @@ static int submit_and_wait_timer(struct ur_loop *l, unsigned wait_nr)
 		return io_uring_submit_and_wait(&l->ring, wait_nr); /* tfut will wake us */
 	if (UR__ON_VALGRIND() && at - now > UR__VALGRIND_WAIT_NS)
 		return wait_bounded(l, wait_nr); /* the shorter bound: other threads get turns */
-	struct __kernel_timespec ts = {.tv_sec = (long long)((at - now) / UR_SEC),
-	                               .tv_nsec = (long long)((at - now) % UR_SEC)};
-	unsigned before = io_uring_sq_ready(&l->ring);
-	int ret = io_uring_submit_and_wait_timeout(&l->ring, &cqe, wait_nr, &ts, NULL);
-	unsigned done = before - io_uring_sq_ready(&l->ring);
-	if (ret < 0 && ret != -ETIME)
-		return ret;
-	return (int)done;
+	return submit_and_wait_for(l, wait_nr, at - now);
 }
 
 /*
