@@ -559,11 +559,15 @@ Test(edges, fork_child_uses_to_thread_whether_or_not_the_parent_did, .timeout = 
 {
 #if defined(__SANITIZE_ADDRESS__)
 	/*
-	 * Under ASan the forked child of this multi-threaded runner hangs in about 2 runs of 3
-	 * (seen with UR_TEST_PLAIN=1, not yet understood: possibly ASan's allocator locks across
-	 * fork). The plain build runs it; the cause is an open item in the issue notes.
+	 * Not run under ASan: gcc 12's ASan allocator is not fork-safe. A child forked while
+	 * another thread of the parent (a pool worker freeing its job, a Criterion thread) holds
+	 * one of the allocator's size-class locks inherits it held; the child's own pool workers
+	 * then block in free() for ever (seen in gdb: every worker in
+	 * SizeClassAllocator64::GetFromAllocator, under
+	 * __pthread_getattr_np). glibc's malloc takes its locks across fork, so plain builds and
+	 * valgrind run the test.
 	 */
-	cr_skip_test("forked child under ASan: intermittent hang under investigation");
+	cr_skip_test("ASan's allocator (gcc 12) is not fork-safe in a multi-threaded parent");
 #endif
 	fork_and_check(); /* the parent has not used the pool (in this process, yet) */
 	struct ur_loop *l = t_loop();
