@@ -148,7 +148,8 @@ static void cancel_wake(struct ur_task *t, void *state)
 
 /*
  * Queues @j for the pool and waits for it. Returns 0 with the result in @j (the caller frees
- * it), or a -errno, in which case @j is gone: never queued, or handed to job_posted.
+ * it), or a -errno, in which case @j is gone: never queued, or handed to job_posted. Either
+ * way a stop code (-ECANCELED, -ETIMEDOUT) hands j->arg to j->release, at once or later.
  */
 static int run_job(struct job *j)
 {
@@ -158,6 +159,9 @@ static int run_job(struct job *j)
 		return UR_ENOTASK;
 	}
 	if (ur__task_interrupted(t)) {
+		/* never queued, but the caller reads this code as "left early": release owns arg */
+		if (j->release)
+			j->release(j->arg, NULL);
 		free(j);
 		return ur__task_stop_code(t);
 	}

@@ -2,10 +2,10 @@
 /*
  * proto/resolve.c - getaddrinfo on the worker pool, numeric hosts in place, and the TTL cache.
  *
- * A lookup that leaves the thread is a heap job shared by the task and the worker with a count
- * of two references: a task cancelled mid-lookup drops its reference and returns at once, and
- * whichever of the two lets go last frees the job. So nothing the worker touches lives on the
- * task's stack.
+ * A lookup that leaves the thread is a heap job run by ur_to_thread_ptr(): a task cancelled
+ * mid-lookup returns at once, and core hands the job to job_release() once the worker is done
+ * with it. So nothing the worker touches lives on the task's stack, and no reference count is
+ * kept here.
  *
  * The cache is process-wide behind one mutex: a server's loops share what one of them looked up,
  * and the lock is held only to copy at most UR_RESOLVE_MAX addresses.
@@ -16,7 +16,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +128,6 @@ char *ur_addr_format(const struct ur_addr *a, char *buf, size_t len)
 }
 
 struct job {
-	atomic_int refs; /* the task's and the worker's */
 	int family;
 	bool use_cache;
 	ur_resolve_fn *fn;
@@ -350,13 +348,8 @@ static int gai_lookup(const char *host, int family, struct ur_addr *out, size_t 
 	return n > 0 ? (int)n : UR_ENONAME;
 }
 
-static void job_put(struct job *j)
-{
-	if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) == 1)
-		free(j);
-}
-
-static int job_run(void *arg)
+/* The worker's half; its result is the job itself (j->n holds the answer). */
+static void *job_run(void *arg)
 {
 	struct job *j = arg;
 	int n = j->fn ? j->fn(j->host, j->family, j->addrs, UR_RESOLVE_MAX, j->fn_arg)
@@ -368,8 +361,14 @@ static int job_run(void *arg)
 	if (n > 0 && j->use_cache)
 		cache_put(j, (unsigned)n);
 	j->n = n;
-	job_put(j);
-	return n;
+	return j;
+}
+
+/* The caller left mid-lookup (cancelled, timed out): core hands the finished job back here. */
+static void job_release(void *arg, void *result)
+{
+	(void)result;
+	free(arg);
 }
 
 /* RFC 6761 6.4: "invalid" names get an immediate negative answer, without any query. */
@@ -407,7 +406,6 @@ int ur_resolve(const char *host, uint16_t port, const struct ur_resolve_opts *op
 	struct job *j = malloc(sizeof(*j) + len + 1);
 	if (!j)
 		return -ENOMEM;
-	atomic_init(&j->refs, 2);
 	j->family = opts->family;
 	j->use_cache = !(opts->flags & UR_RESOLVE_NO_CACHE);
 	j->fn = opts->fn;
@@ -431,20 +429,17 @@ int ur_resolve(const char *host, uint16_t port, const struct ur_resolve_opts *op
 		n = UR_ENONAME;
 	} else {
 		count(&cache.st.misses);
-		n = ur_to_thread(job_run, j);
-		/*
-		 * Cancelled or timed out, the job is queued (cancellation was checked above) and
-		 * the worker drops its reference when done. Any other result means the worker has
-		 * finished (and set j->n, never 0) or the job was never queued (j->n still 0), in
-		 * which case the worker's reference is ours to drop.
-		 */
-		if (n != -ECANCELED && n != -ETIMEDOUT && j->n == 0)
-			atomic_fetch_sub(&j->refs, 1);
-		if (n > 0) {
-			n = n < (int)max ? n : (int)max;
-			memcpy(out, j->addrs, (size_t)n * sizeof(*out));
+		int r = ur_to_thread_ptr(job_run, j, job_release, NULL);
+		if (r == -ECANCELED || r == -ETIMEDOUT) {
+			n = r; /* the caller left: job_release() has or will have the job */
+		} else {
+			n = r == 0 ? j->n : r; /* the worker's answer is never 0 */
+			if (n > 0) {
+				n = n < (int)max ? n : (int)max;
+				memcpy(out, j->addrs, (size_t)n * sizeof(*out));
+			}
+			free(j);
 		}
-		job_put(j);
 	}
 	if (n < 0) {
 		count(&cache.st.failures);

@@ -273,9 +273,11 @@ UR_EXPORT int ur_to_thread(int (*fn)(void *), void *arg);
  * If the caller leaves before @fn has returned (-ECANCELED: the task was cancelled; -ETIMEDOUT:
  * its timeout scope expired), @fn runs on and, once it has returned, @release(@arg, its result)
  * is called on the loop's thread (as a loop callback: it must not wait) to free what the caller
- * abandoned; @release may be NULL. It is not called when the caller got the result, nor when
- * the call fails before @fn was queued (-ENOMEM, UR_ENOTASK, -ECANCELED/-ETIMEDOUT at entry):
- * then @arg is still the caller's. The loop's teardown waits for such functions to return.
+ * abandoned; @release may be NULL. A task already cancelled (or past its deadline) when it
+ * calls gets -ECANCELED / -ETIMEDOUT at once and @fn never runs: then @release(@arg, NULL) is
+ * called before the return, so after those two codes @arg is never the caller's. @release is
+ * not called when the caller got the result, nor on -ENOMEM or UR_ENOTASK: then @arg is still
+ * the caller's. The loop's teardown waits for such functions to return.
  *
  *	static void *lookup(void *q) { ...getaddrinfo...; return q; }
  *	static void drop(void *q, void *res) { freeaddrinfo(((struct query *)q)->ai); free(q); }

@@ -358,6 +358,26 @@ Test(group, to_thread_ptr_releases_the_arg_when_the_caller_was_cancelled)
 	cr_assert(q.release_on_loop_thread);
 }
 
+static int ptr_entry_body(void *arg)
+{
+	struct query *q = arg;
+	q->answer = 5;
+	ur_task_cancel(ur_task_current());
+	ASSERT_RES(ur_to_thread_ptr(answer, q, release, NULL), -ECANCELED);
+	/* never queued, yet released before the return: the caller cannot tell the two apart */
+	cr_assert_eq(atomic_load(&q->released), 1);
+	cr_assert_null(q->released_result);
+	return 0;
+}
+
+Test(group, to_thread_ptr_releases_the_arg_when_cancelled_at_entry)
+{
+	struct query q = {.loop_thread = pthread_self()};
+	ASSERT_RES(run_task(ptr_entry_body, &q), 0); /* a task returns what it returns */
+	cr_assert_eq(atomic_load(&q.released), 1);
+	cr_assert(q.release_on_loop_thread);
+}
+
 Test(group, to_thread_ptr_outside_a_task)
 {
 	struct query q = {0};

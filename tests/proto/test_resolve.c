@@ -292,6 +292,32 @@ Test(resolve, deadline_mid_lookup)
 	t_loop_done(&l);
 }
 
+static int never(const char *host, int family, struct ur_addr *out, size_t max, void *arg)
+{
+	(void)host, (void)family, (void)out, (void)max;
+	atomic_store((atomic_bool *)arg, true);
+	return 1;
+}
+
+static int lookup_past_deadline(void *arg)
+{
+	struct lookup *k = arg;
+	ur_deadline(0); /* spent before the lookup could be queued: its job is freed (ASan) */
+	k->res[0] = ur_resolve(k->host, 1, &k->o, k->a, UR_RESOLVE_MAX);
+	return 0;
+}
+
+Test(resolve, deadline_already_past)
+{
+	atomic_bool ran = false;
+	struct lookup k = {.host = "never.test", .o = {.fn = never, .fn_arg = &ran}};
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, lookup_past_deadline, &k, NULL), 0);
+	ASSERT_RES(k.res[0], -ETIMEDOUT);
+	cr_assert_not(atomic_load(&ran));
+	t_loop_done(&l);
+}
+
 Test(resolve, format_unix_addresses)
 {
 	struct ur_addr a;
