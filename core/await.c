@@ -49,11 +49,19 @@ static int check_distinct(struct ur_future **fs, size_t n)
 	return r;
 }
 
-/* Turns @l once from outside any task; -EBUSY from inside one of its callbacks. */
-static int turn(struct ur_loop *l)
+/*
+ * Turns @l from outside any task until done(@arg) holds, the loop runs out of work or is stopped;
+ * -EBUSY from inside one of its callbacks. One kernel entry per turn, as ur_loop_run's.
+ */
+static int turn_until(struct ur_loop *l, bool (*done)(const void *), const void *arg)
 {
-	int r = ur_loop_run(l, UR_RUN_ONCE);
+	int r = ur__loop_run_until(l, done, arg);
 	return r < 0 ? r : 0;
+}
+
+static bool future_settled(const void *arg)
+{
+	return ((const struct ur_future *)arg)->state_ != UR_FUTURE_PENDING;
 }
 
 /*
@@ -82,7 +90,7 @@ int ur__await_uninterrupted(struct ur_future *f)
 	struct ur_task *t = ur__task_self();
 	if (!t) {
 		while (f->state_ == UR_FUTURE_PENDING) {
-			int r = turn(f->loop_);
+			int r = turn_until(f->loop_, future_settled, f);
 			if (r < 0)
 				return r;
 		}
@@ -154,6 +162,11 @@ static void gather_on_cancel(struct ur_task *t, void *state)
 	gather_cancel_all(state);
 }
 
+static bool gather_settled(const void *arg)
+{
+	return ((const struct gather *)arg)->remaining == 0;
+}
+
 static int gather_call(struct ur_future **fs, size_t n, unsigned flags)
 {
 	struct gather g = {.fs = fs, .n = n, .flags = flags, .task = ur__task_self()};
@@ -188,7 +201,7 @@ static int gather_call(struct ur_future **fs, size_t n, unsigned flags)
 		ur__task_set_cancel_hook(g.task, NULL, NULL);
 	} else {
 		while (g.remaining) {
-			int r = turn(l);
+			int r = turn_until(l, gather_settled, &g);
 			if (r < 0)
 				return r; /* only from inside a callback, before anything completed
 				           */
@@ -210,6 +223,17 @@ static int lowest_done(struct ur_future **fs, size_t n)
 		if (fs[i]->state_ == UR_FUTURE_DONE)
 			return (int)i;
 	return -1;
+}
+
+struct any_set {
+	struct ur_future **fs;
+	size_t n;
+};
+
+static bool any_settled(const void *arg)
+{
+	const struct any_set *a = arg;
+	return lowest_done(a->fs, a->n) >= 0;
 }
 
 static void any_cb(struct ur_future *f, void *arg)
@@ -255,8 +279,9 @@ static int wait_any_call(struct ur_future **fs, size_t n)
 			ur__task_wait(t);
 		ur__task_set_cancel_hook(t, NULL, NULL);
 	} else {
+		struct any_set set = {fs, n};
 		while ((i = lowest_done(fs, n)) < 0) {
-			int r = turn(l);
+			int r = turn_until(l, any_settled, &set);
 			if (r < 0) {
 				i = r;
 				break;
@@ -301,6 +326,12 @@ int ur_as_completed_init(struct ur_as_completed *it, struct ur_future **fs, size
 	return 0;
 }
 
+static bool as_completed_settled(const void *arg)
+{
+	const struct ur_as_completed *it = arg;
+	return it->done_head_ || it->next_ == it->n_;
+}
+
 static int as_completed_next_call(struct ur_as_completed *it, struct ur_future **out)
 {
 	struct ur_task *t = ur__task_self();
@@ -318,7 +349,7 @@ static int as_completed_next_call(struct ur_as_completed *it, struct ur_future *
 			ur__task_set_cancel_hook(t, NULL, NULL);
 			it->waiter_ = NULL;
 		} else {
-			int r = turn(l);
+			int r = turn_until(l, as_completed_settled, it);
 			if (r < 0)
 				return r; /* -EBUSY from a callback; the iterator stays usable */
 		}

@@ -190,6 +190,13 @@ void ur__backlog_cancel_all(struct ur_loop *l);
 bool ur__close_queued(struct ur_loop *l, int fd);
 int ur__enter(struct ur_loop *l, unsigned wait_nr);
 
+/*
+ * Turns @l as ur_loop_run(UR_RUN_DEFAULT) does, returning as soon as until(@arg) holds (checked
+ * before every kernel entry), or when the loop has nothing left or was stopped. Returns what
+ * ur_loop_run does. For waits outside any task (core/loop.c).
+ */
+int ur__loop_run_until(struct ur_loop *l, bool (*until)(const void *), const void *arg);
+
 /* Completions (core/future.c). */
 void ur__cqe(struct ur_loop *l, uint64_t ud, int32_t res, uint32_t flags);
 void ur__run_ready(struct ur_loop *l);

@@ -291,7 +291,15 @@ static bool dispatch(struct ur_loop *l)
 
 _Thread_local struct ur_loop *ur__running;
 
-int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
+/*
+ * One run of the loop in @mode. With @until (internal, mode UR_RUN_DEFAULT), the run also ends as
+ * soon as until(@arg) holds, checked before each kernel entry: a wait outside any task turns the
+ * loop this way, so that what one turn's tasks started and the next turn's wait go to the kernel
+ * in one io_uring_enter, as under UR_RUN_DEFAULT, instead of UR_RUN_ONCE's closing submit plus a
+ * separate wait (two entries per turn).
+ */
+static int run(struct ur_loop *l, enum ur_run_mode mode, bool (*until)(const void *),
+               const void *arg)
 {
 	int ret = 0;
 
@@ -313,6 +321,8 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 	/* What this dispatch runs counts as UR_RUN_ONCE's batch: it must not block after it. */
 	bool ran_first = dispatch(l) && mode == UR_RUN_ONCE;
 	for (;;) {
+		if (until && until(arg))
+			break;
 		bool block = mode != UR_RUN_NOWAIT && !ran_first && has_work(l) && !l->ready_head &&
 		             !l->runq_head && !l->stopping && io_uring_cq_ready(&l->ring) == 0 &&
 		             !atomic_load_explicit(&l->posts, memory_order_relaxed);
@@ -345,6 +355,16 @@ int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
 	if (ret < 0)
 		return ret;
 	return (int)(l->pending + l->refs + l->jobs);
+}
+
+int ur_loop_run(struct ur_loop *l, enum ur_run_mode mode)
+{
+	return run(l, mode, NULL, NULL);
+}
+
+int ur__loop_run_until(struct ur_loop *l, bool (*until)(const void *), const void *arg)
+{
+	return run(l, UR_RUN_DEFAULT, until, arg);
 }
 
 void ur_loop_stop(struct ur_loop *l)

@@ -5,6 +5,7 @@
  * to_thread, stacks (overflow, 100,000 tasks), loops on several threads.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,6 +29,105 @@ Test(task, run_returns_main_result)
 	struct ur_loop *l = t_loop();
 	cr_assert_eq(ur_run(l, return_arg, (void *)7, &result), 0);
 	cr_assert_eq(result, 7);
+	t_loop_done(&l);
+}
+
+/* --- kernel entries ----------------------------------------------------------------------------
+ */
+
+#define NOPS_PER_TASK 300
+
+static int nop_loop(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < NOPS_PER_TASK; i++)
+		cr_assert_eq(ur_nop(), 0);
+	return 0;
+}
+
+/* Spawns *@arg tasks that each await NOPS_PER_TASK NOPs, and joins them. */
+static int nop_main(void *arg)
+{
+	unsigned n = *(const unsigned *)arg;
+	struct ur_task *ts[64];
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_eq(ur_spawn(ur_current_loop(), &ts[i], nop_loop, NULL, NULL), 0);
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_eq(ur_join(ts[i]), 0);
+	return 0;
+}
+
+static uint64_t enters_of(const struct ur_loop *l)
+{
+	struct ur_loop_stats st;
+	ur_loop_stats(l, &st);
+	return st.enters;
+}
+
+/*
+ * ur_run turns the loop as ur_loop_run(UR_RUN_DEFAULT) does: what the tasks of one turn started
+ * and the next turn's wait share one io_uring_enter. Issue 6 measured two per turn under ur_run
+ * (UR_RUN_ONCE's closing submit, then the next turn's wait).
+ */
+Test(task, run_enters_the_kernel_as_often_as_loop_run)
+{
+	t_fault_unsafe(UR__FAULT_ALL, "counts kernel entries, which injected faults add");
+	for (unsigned tasks = 1; tasks <= 64; tasks *= 64) {
+		struct ur_loop *l = t_loop();
+		struct ur_task *t;
+		int res = -1;
+
+		uint64_t e0 = enters_of(l);
+		cr_assert_eq(ur_spawn(l, &t, nop_main, &tasks, NULL), 0);
+		cr_assert_eq(ur_loop_run(l, UR_RUN_DEFAULT), 0);
+		cr_assert_eq(ur_join(t), 0);
+		uint64_t by_loop_run = enters_of(l) - e0;
+
+		e0 = enters_of(l);
+		cr_assert_eq(ur_run(l, nop_main, &tasks, &res), 0);
+		cr_assert_eq(res, 0);
+		uint64_t by_run = enters_of(l) - e0;
+		t_loop_done(&l);
+
+		/*
+		 * Each round of awaits (one NOP from every task) is one entry; at most two more:
+		 * the first turn's budget (64 runs) leaves the last spawned task for the next, and
+		 * the end.
+		 */
+		cr_assert_leq(by_loop_run, NOPS_PER_TASK + 2, "%u tasks: %" PRIu64 " entries",
+		              tasks, by_loop_run);
+		cr_assert_eq(by_run, by_loop_run,
+		             "%u tasks: ur_run %" PRIu64 ", ur_loop_run %" PRIu64, tasks, by_run,
+		             by_loop_run);
+	}
+}
+
+/* Outside any task, each ur_await of a fresh NOP is one kernel entry; a gather of tasks, one per
+ * round of their awaits. */
+Test(task, waits_outside_a_task_enter_the_kernel_once_per_turn)
+{
+	t_fault_unsafe(UR__FAULT_ALL, "counts kernel entries, which injected faults add");
+	struct ur_loop *l = t_loop();
+	struct ur_future f;
+	ur_future_init(&f, NULL, NULL);
+	uint64_t e0 = enters_of(l);
+	for (int i = 0; i < 100; i++) {
+		cr_assert_eq(ur_nop_start(l, &f), 0);
+		cr_assert_eq(ur_await(&f), 0);
+	}
+	cr_assert_eq(enters_of(l) - e0, 100);
+
+	struct ur_task *ts[4];
+	struct ur_future *fs[4];
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(ur_spawn(l, &ts[i], nop_loop, NULL, NULL), 0);
+		fs[i] = ur_task_future(ts[i]);
+	}
+	e0 = enters_of(l);
+	cr_assert_eq(ur_gather(fs, 4, 0), 0);
+	cr_assert_leq(enters_of(l) - e0, NOPS_PER_TASK + 1, "%" PRIu64, enters_of(l) - e0);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(ur_join(ts[i]), 0);
 	t_loop_done(&l);
 }
 

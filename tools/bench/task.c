@@ -15,6 +15,8 @@
  *   await   N tasks each looping on ur_nop() (start, suspend, completion, resume) until a fixed
  *           total is done, against raw liburing keeping N NOPs in flight (prep, submit_and_wait,
  *           reap, resubmit) on a ring with urio's sizes and the setup flags urio settled on.
+ *   enters  io_uring_enter calls per NOP of those awaiters under ur_run, under
+ *           ur_loop_run(UR_RUN_DEFAULT) and for raw liburing (counts from ur_loop_stats).
  *
  * Timed figures are measured -r times, the two sides alternating so that drift in the machine hits
  * both; tables report the best run (lowest time) of each side, and the ratio of the medians as a
@@ -477,6 +479,55 @@ static double await_urio(unsigned depth, long total, double *enters)
 	return ns / (double)total;
 }
 
+struct run_job {
+	unsigned depth;
+	long total;
+	struct ur_task *ts[256];
+	struct nop_job jobs[256];
+};
+
+/* ur_run's main task: spawns the awaiters and joins them. */
+static int run_main(void *arg)
+{
+	struct run_job *r = arg;
+	for (unsigned i = 0; i < r->depth; i++) {
+		r->jobs[i] =
+		    (struct nop_job){.ops = r->total / r->depth + (i < r->total % r->depth)};
+		int ret = ur_spawn(ur_current_loop(), &r->ts[i], nopper, &r->jobs[i], NULL);
+		if (ret < 0)
+			return ret;
+	}
+	for (unsigned i = 0; i < r->depth; i++)
+		if (ur_join(r->ts[i]) != 0 || r->jobs[i].errs)
+			return -EPROTO;
+	return 0;
+}
+
+/* The same awaiters under ur_run (spawned and joined by its main task); as await_urio. */
+static double await_urio_run(unsigned depth, long total, double *enters)
+{
+	struct ur_loop *l = loop_new();
+	struct run_job *r = calloc(1, sizeof(*r));
+	struct ur_loop_stats st0, st1;
+	int res = 0;
+
+	if (!r)
+		die("calloc", ENOMEM);
+	r->depth = depth;
+	r->total = total;
+	ur_loop_stats(l, &st0);
+	double t0 = now_ns();
+	int ret = ur_run(l, run_main, r, &res);
+	double ns = now_ns() - t0;
+	ur_loop_stats(l, &st1);
+	if (ret < 0 || res < 0)
+		die("ur_run", ret < 0 ? ret : res);
+	ur_loop_free(&l);
+	free(r);
+	*enters = (double)(st1.enters - st0.enters) / (double)total;
+	return ns / (double)total;
+}
+
 static double await_raw(unsigned depth, long total, uint32_t setup_flags, double *enters)
 {
 	struct bench_raw raw;
@@ -529,6 +580,40 @@ static void bench_await(double scale, unsigned only)
 	printf("  ratio = urio ns/op / liburing ns/op\n\n");
 }
 
+/*
+ * Kernel entries per NOP of the same awaiters driven three ways: ur_run (a main task spawns and
+ * joins them), ur_loop_run(UR_RUN_DEFAULT), raw liburing. Counts, one run each; ns/op beside.
+ */
+static void bench_enters(double scale, unsigned only)
+{
+	long total = (long)(1e6 * scale);
+	struct ur_loop *probe = loop_new();
+	uint32_t flags = ur_loop_setup_flags(probe);
+	ur_loop_free(&probe);
+	if (total < 256)
+		total = 256;
+
+	printf("4. kernel entries per await: %ld NOPs, io_uring_enter calls per NOP (ns/op)\n",
+	       total);
+	printf("  %5s %22s %22s %22s  %s\n", "tasks", "ur_run", "ur_loop_run(DEFAULT)",
+	       "raw liburing", "goal: ur_run = ur_loop_run");
+	size_t nd = only ? 1 : sizeof(depths) / sizeof(depths[0]);
+	for (size_t d = 0; d < nd; d++) {
+		unsigned depth = only ? only : depths[d];
+		double er, el, ew;
+		double nr = await_urio_run(depth, total, &er);
+		double nl = await_urio(depth, total, &el);
+		double nw = await_raw(depth, total, flags, &ew);
+		char a[32], b[32], c[32];
+		snprintf(a, sizeof(a), "%.4f (%.0f)", er, nr);
+		snprintf(b, sizeof(b), "%.4f (%.0f)", el, nl);
+		snprintf(c, sizeof(c), "%.4f (%.0f)", ew, nw);
+		printf("  %5u %22s %22s %22s  %s\n", depth, a, b, c,
+		       er <= el * 1.01 ? "met" : "MISSED");
+	}
+	printf("\n");
+}
+
 /* ---- driver ------------------------------------------------------------------------------- */
 
 static void usage(const char *argv0)
@@ -540,7 +625,8 @@ static void usage(const char *argv0)
 	    "  -n SCALE    multiplies every count (default 1: 10M switches, 1M spawns,\n"
 	    "              5M NOPs per run)\n"
 	    "  -r REPEATS  runs per side; the best (lowest time) is reported (default 5)\n"
-	    "  -b LIST     benchmarks to run, comma-separated: switch,spawn,sleep,await\n"
+	    "  -b LIST     benchmarks to run, comma-separated: switch,spawn,sleep,await,\n"
+	    "              enters\n"
 	    "              (default all)\n"
 	    "  -d DEPTH    await: this number of tasks only, 1..256 (default 1, 64, 256)\n"
 	    "  -t TASKS    sleep: tasks put to sleep (default 100000)\n"
@@ -553,7 +639,7 @@ int main(int argc, char **argv)
 {
 	double scale = 1, secs = 2;
 	unsigned only = 0, sleepers = 100000;
-	const char *list = "switch,spawn,sleep,await";
+	const char *list = "switch,spawn,sleep,await,enters";
 	int opt;
 
 	while ((opt = getopt(argc, argv, "n:r:b:d:t:s:o:h")) != -1) {
@@ -612,5 +698,7 @@ int main(int argc, char **argv)
 		bench_sleep(sleepers, secs);
 	if (strstr(list, "await"))
 		bench_await(scale, only);
+	if (strstr(list, "enters"))
+		bench_enters(scale, only);
 	return 0;
 }
