@@ -11,12 +11,6 @@
 
 #include "internal.h"
 
-static void wake_cb(struct ur_future *f, void *arg)
-{
-	(void)f;
-	ur__task_wake(arg);
-}
-
 /*
  * A future the caller may wait on: started, with no continuation but ours, and one a task can
  * see finish: not its own (it would wait for itself), not pending on a loop it does not run on.
@@ -97,7 +91,7 @@ int ur__await_uninterrupted(struct ur_future *f)
 		return f->res;
 	}
 	if (f->state_ == UR_FUTURE_PENDING) {
-		ur_future_set_callback(f, wake_cb, t);
+		ur_future_set_callback(f, ur__task_wake_cb, t);
 		ur__task_set_awaiting(t, f);
 		while (f->state_ == UR_FUTURE_PENDING)
 			ur__task_wait(t);

@@ -324,7 +324,27 @@ static inline void ur__task_set_awaiting(struct ur_task *t, struct ur_future *f)
 }
 int ur__await_uninterrupted(struct ur_future *f);
 void ur__task_wait(struct ur_task *t);
-void ur__task_wake(struct ur_task *t);
+
+/* Puts @t on its loop's run queue, unless it is there, running or done. */
+static inline void ur__task_wake(struct ur_task *t)
+{
+	struct ur_loop *l = t->loop;
+	if (t->queued || t->state == T_DONE || t->state == T_RUNNING)
+		return;
+	t->queued = true;
+	t->run_next = NULL;
+	l->runq_len++;
+	if (l->runq_tail)
+		l->runq_tail->run_next = t;
+	else
+		l->runq_head = t;
+	l->runq_tail = t;
+	if (t->state != T_NEW)
+		t->state = T_READY;
+}
+
+/* The continuation that wakes a task (@arg) when the future completes. */
+void ur__task_wake_cb(struct ur_future *f, void *arg);
 /* Ends the task's current wait: cancels what it awaits, pokes its combinator (cancel, expiry). */
 void ur__task_interrupt(struct ur_task *t);
 void ur__task_free(struct ur_task *t);

@@ -58,21 +58,10 @@ void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, uint16_t kin
 		l->pending++;
 }
 
-void ur__task_wake(struct ur_task *t)
+void ur__task_wake_cb(struct ur_future *f, void *arg)
 {
-	struct ur_loop *l = t->loop;
-	if (t->queued || t->state == T_DONE || t->state == T_RUNNING)
-		return;
-	t->queued = true;
-	t->run_next = NULL;
-	l->runq_len++;
-	if (l->runq_tail)
-		l->runq_tail->run_next = t;
-	else
-		l->runq_head = t;
-	l->runq_tail = t;
-	if (t->state != T_NEW)
-		t->state = T_READY;
+	(void)f;
+	ur__task_wake(arg);
 }
 
 static struct ur_task *runq_pop(struct ur_loop *l);

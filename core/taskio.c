@@ -10,8 +10,11 @@
 
 #include "internal.h"
 
-/* Checks we are in a live task (not cancelled, no timeout scope expired), prepares @f. */
-static int prologue(struct ur_future *f, struct ur_loop **l)
+/*
+ * Checks we are in a live task (not cancelled, no timeout scope expired) and prepares @f for a
+ * start on its loop, with the task's wake-up as the continuation; *@tp is the task.
+ */
+static inline int prologue(struct ur_future *f, struct ur_task **tp)
 {
 	struct ur_task *t = ur__task_self();
 	if (!t)
@@ -21,33 +24,49 @@ static int prologue(struct ur_future *f, struct ur_loop **l)
 	/* What ur_future_init does, minus the memset: the start fills in the rest. */
 	f->state_ = UR_FUTURE_IDLE;
 	f->flags_ = 0;
-	f->cb_ = NULL;
-	f->arg_ = NULL;
-	*l = ur__task_loop(t);
+	f->cb_ = ur__task_wake_cb;
+	f->arg_ = t;
+	*tp = t;
 	return 0;
+}
+
+/*
+ * Awaits @f, which task @t has just started on its own loop (prologue, then a start that
+ * succeeded). None of ur_await's checks can fail here: the future is the task's own, pending, on
+ * the task's loop, its continuation is the task's wake-up, and nothing could interrupt the task
+ * between the prologue's check and now. So they are skipped; a cancellation or an expired scope
+ * from here on cancels @f through t->awaiting, as in ur_await.
+ */
+static inline int await_own(struct ur_task *t, struct ur_future *f)
+{
+	ur__task_set_awaiting(t, f);
+	while (f->state_ == UR_FUTURE_PENDING)
+		ur__task_wait(t);
+	ur__task_set_awaiting(t, NULL);
+	return ur__task_result(t, f->res);
 }
 
 /* Body of every task-style call: start with the given arguments, then await the result. */
 #define AWAIT_OP(start, ...)                                                                       \
 	do {                                                                                       \
 		struct ur_future f_;                                                               \
-		struct ur_loop *l_;                                                                \
+		struct ur_task *t_;                                                                \
 		struct ur__call c_;                                                                \
 		ur__call_begin(&c_);                                                               \
-		int r_ = prologue(&f_, &l_);                                                       \
+		int r_ = prologue(&f_, &t_);                                                       \
 		if (r_ == 0)                                                                       \
-			r_ = start(l_, &f_, __VA_ARGS__);                                          \
-		return ur__call_end(&c_, r_ < 0 ? r_ : ur_await(&f_));                             \
+			r_ = start(ur__task_loop(t_), &f_, __VA_ARGS__);                           \
+		return ur__call_end(&c_, r_ < 0 ? r_ : await_own(t_, &f_));                        \
 	} while (0)
 
 static int nop_call(void)
 {
 	struct ur_future f;
-	struct ur_loop *l;
-	int r = prologue(&f, &l);
+	struct ur_task *t;
+	int r = prologue(&f, &t);
 	if (r == 0)
-		r = ur_nop_start(l, &f);
-	return r < 0 ? r : ur_await(&f);
+		r = ur_nop_start(ur__task_loop(t), &f);
+	return r < 0 ? r : await_own(t, &f);
 }
 
 int ur_nop(void)
@@ -237,16 +256,16 @@ ssize_t ur_send_all(int fd, const void *buf, size_t len, int flags)
 static ssize_t send_buffer_call(int fd, struct ur_bufring *br, int bid, size_t len, int flags)
 {
 	struct ur_future f;
-	struct ur_loop *l;
-	int r = prologue(&f, &l);
+	struct ur_task *t;
+	int r = prologue(&f, &t);
 	if (r == 0)
-		r = ur_send_buffer_start(l, &f, fd, br, bid, len, flags);
+		r = ur_send_buffer_start(ur__task_loop(t), &f, fd, br, bid, len, flags);
 	if (r < 0) {
 		if (r != -EINVAL && br)
 			ur_bufring_recycle(br, bid); /* the promise holds on every path */
 		return r;
 	}
-	return ur_await(&f);
+	return await_own(t, &f);
 }
 
 ssize_t ur_send_buffer(int fd, struct ur_bufring *br, int bid, size_t len, int flags)
