@@ -370,7 +370,10 @@ static int keep_head(struct xreq *x, const struct ur_http1_response *pr)
 	for (size_t i = 0; i < pr->num_headers; i++)
 		strings += pr->headers[i].name_len + pr->headers[i].value_len + 2;
 	size_t arr = pr->num_headers * sizeof(struct ur_http_header);
-	char *m = malloc(arr + strings + 1);
+	size_t url_len = strlen(x->url.href);
+	/* the URL this head came from rides in the same block: it is the final URL when this is
+	   the final response (one allocation per response, not two) */
+	char *m = malloc(arr + strings + url_len + 1);
 	if (!m)
 		return -ENOMEM;
 	struct ur_http_header *h = (struct ur_http_header *)(void *)m;
@@ -390,11 +393,13 @@ static int keep_head(struct xreq *x, const struct ur_http1_response *pr)
 	}
 	memcpy(p, pr->reason, pr->reason_len);
 	p[pr->reason_len] = 0;
+	memcpy(p + pr->reason_len + 1, x->url.href, url_len + 1);
 	free(r->mem_);
 	r->mem_ = m;
 	r->headers = h;
 	r->num_headers = pr->num_headers;
 	r->reason = p;
+	r->url = p + pr->reason_len + 1;
 	r->status = pr->status;
 	r->minor_version = pr->minor_version;
 	return 0;
@@ -670,6 +675,7 @@ static void reset_response(struct xreq *x)
 	r->headers = NULL;
 	r->num_headers = 0;
 	r->reason = NULL;
+	r->url = NULL;
 	r->status = 0;
 	r->minor_version = 0;
 	r->decoded = false;
@@ -889,12 +895,6 @@ int ur_http_request(struct ur_http_client *c, const struct ur_http_request *rq,
 
 	ret = run_request(x);
 
-	if (ret == 0 || r->status) {
-		free((char *)r->url);
-		r->url = strdup(x->url.href);
-		if (!r->url && ret == 0)
-			ret = -ENOMEM;
-	}
 	if (ret == 0 && r->sink == UR_HTTP_SINK_MEMORY && !r->body) {
 		r->body = calloc(1, 1); /* an empty body is "", never NULL */
 		if (!r->body)
@@ -1047,10 +1047,9 @@ void ur_http_response_init(struct ur_http_response *r)
 
 void ur_http_response_free(struct ur_http_response *r)
 {
-	free(r->mem_);
+	free(r->mem_); /* headers, reason and url */
 	if (r->sink == UR_HTTP_SINK_MEMORY)
 		free(r->body);
-	free((char *)r->url);
 	r->mem_ = NULL;
 	r->headers = NULL;
 	r->num_headers = 0;

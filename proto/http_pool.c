@@ -224,7 +224,10 @@ static int conn_open(struct ur_http_client *c, struct http_host *h, const struct
 	}
 	if (u->scheme == UR_URL_HTTPS) {
 		if (!c->o_.tls && !c->tls_own_) {
-			r = ur_tls_ctx_new(&c->tls_own_, UR_TLS_CLIENT, NULL);
+			/* pooled connections are busy ones: their buffers are kept (docs/http.md)
+			 */
+			struct ur_tls_opts to = {.flags = UR_TLS_KEEP_BUFFERS};
+			r = ur_tls_ctx_new(&c->tls_own_, UR_TLS_CLIENT, &to);
 			if (r < 0)
 				goto fail;
 		}

@@ -808,7 +808,10 @@ static int ctx_configure(struct ur_tls_ctx *c, const struct ur_tls_opts *o)
 	    (o->max_version && SSL_CTX_set_max_proto_version(ssl, o->max_version) != 1))
 		return config_error(o, "unsupported protocol version", NULL);
 	SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+	/* OpenSSL's record buffers follow ours: released while idle unless asked to keep them
+	   (a busy connection then pays a malloc and free of each per record otherwise) */
+	if (!(o->flags & UR_TLS_KEEP_BUFFERS))
+		SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	if (o->ciphers && SSL_CTX_set_cipher_list(ssl, o->ciphers) != 1)
 		return config_error(o, "cipher list", o->ciphers);
 

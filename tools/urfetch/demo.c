@@ -66,6 +66,7 @@ static size_t demo_run(struct uf_opts *o, const char *label, const char *base)
 		fprintf(stderr, "urfetch: %s: %s\n", label, ur_strerror(r));
 	for (size_t i = 0; i < DEMO_PAGES; i++) {
 		free(run.jobs[i].body);
+		free(run.jobs[i].reason);
 		free(urls[i]);
 	}
 	free(run.jobs);

@@ -67,8 +67,10 @@ static bool transient(int err, int status)
 	}
 }
 
-/* One attempt at job @j; fills in status/err/len. */
-static void attempt(struct uf_thread *t, struct uf_job *j)
+#define REASON_MAX 256
+
+/* One attempt at job @j; fills in status/err/len, and @reason (REASON_MAX bytes). */
+static void attempt(struct uf_thread *t, struct uf_job *j, char *reason)
 {
 	const struct uf_opts *o = t->run->o;
 	struct ur_http_request rq = {
@@ -98,7 +100,7 @@ static void attempt(struct uf_thread *t, struct uf_job *j)
 		fd = e < 0 ? e : ur_openat(t->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0666);
 		if (fd < 0) {
 			j->err = fd;
-			snprintf(j->reason, sizeof(j->reason), "cannot create %.100s: %s", name,
+			snprintf(reason, REASON_MAX, "cannot create %.100s: %s", name,
 			         ur_strerror(fd));
 			return;
 		}
@@ -121,13 +123,12 @@ static void attempt(struct uf_thread *t, struct uf_job *j)
 	if (ret == 0 && r.sink != UR_HTTP_SINK_CALLBACK)
 		j->len = (size_t)r.body_len;
 	if (ret < 0)
-		snprintf(j->reason, sizeof(j->reason), "%s (%s)", ur_strerror(ret),
-		         ur_strerror_name(ret));
+		snprintf(reason, REASON_MAX, "%s (%s)", ur_strerror(ret), ur_strerror_name(ret));
 	else if (r.status >= 400)
-		snprintf(j->reason, sizeof(j->reason), "HTTP %d %s", r.status,
+		snprintf(reason, REASON_MAX, "HTTP %d %s", r.status,
 		         r.reason && *r.reason ? r.reason : "");
 	else
-		j->reason[0] = 0;
+		reason[0] = 0;
 	if (fd >= 0)
 		ur_close(fd);
 	ur_http_response_free(&r);
@@ -139,9 +140,10 @@ static void fetch_job(struct uf_thread *t, size_t i)
 	const struct uf_opts *o = run->o;
 	struct uf_job *j = &run->jobs[i];
 	uint64_t delay = o->retry_delay_ns;
+	char reason[REASON_MAX];
 
 	for (;;) {
-		attempt(t, j);
+		attempt(t, j, reason);
 		j->attempts++;
 		if (!transient(j->err, j->status) || j->attempts > o->retries)
 			break;
@@ -153,12 +155,14 @@ static void fetch_job(struct uf_thread *t, size_t i)
 	j->failed = j->err < 0 || (j->status >= 400 && !o->no_fail);
 	if (!j->failed && run->check_body && !run->check_body(j->url, j->body, j->len)) {
 		j->failed = true;
-		snprintf(j->reason, sizeof(j->reason), "body check failed (%zu bytes)", j->len);
+		snprintf(reason, REASON_MAX, "body check failed (%zu bytes)", j->len);
 	}
 	if (j->failed && j->attempts > 1) {
-		size_t n = strlen(j->reason);
-		snprintf(j->reason + n, sizeof(j->reason) - n, ", after %u attempts", j->attempts);
+		size_t n = strlen(reason);
+		snprintf(reason + n, sizeof(reason) - n, ", after %u attempts", j->attempts);
 	}
+	if (j->failed)
+		j->reason = strdup(reason); /* NULL (out of memory) prints as "" */
 	atomic_fetch_add(&run->st.bytes, j->len);
 	if (j->failed) {
 		atomic_fetch_add(&run->st.failed, 1);
@@ -243,7 +247,8 @@ static int make_tls(const struct uf_opts *o, struct ur_tls_ctx **ctx)
 {
 	char err[256] = "";
 	struct ur_tls_opts to = {
-	    .flags = o->insecure ? UR_TLS_INSECURE : 0,
+	    /* a throughput tool: connections stay busy, their buffers are kept */
+	    .flags = UR_TLS_KEEP_BUFFERS | (o->insecure ? UR_TLS_INSECURE : 0),
 	    .ca_file = o->cacert,
 	    .ca_pem = o->cacert_pem,
 	    .errbuf = err,

@@ -504,8 +504,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "urfetch: writing the output: %s\n", ur_strerror(run.out.err));
 		rc = 1;
 	}
-	for (size_t i = 0; i < run.njobs; i++)
+	for (size_t i = 0; i < run.njobs; i++) {
 		free(run.jobs[i].body);
+		free(run.jobs[i].reason);
+	}
 	free(run.jobs);
 	return rc;
 }

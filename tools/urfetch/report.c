@@ -25,7 +25,7 @@ void uf_fail_line(struct uf_run *run, const struct uf_job *j)
 {
 	pthread_mutex_lock(&run->err_mu);
 	clear_bar(run);
-	fprintf(stderr, "urfetch: %s: %s\n", j->url, j->reason);
+	fprintf(stderr, "urfetch: %s: %s\n", j->url, j->reason ? j->reason : "");
 	fflush(stderr);
 	pthread_mutex_unlock(&run->err_mu);
 }
@@ -137,7 +137,7 @@ void uf_summary(struct uf_run *run, double wall_s, FILE *f)
 			fprintf(f, "%s{\"url\":", first ? "" : ",");
 			json_string(f, run->jobs[i].url);
 			fprintf(f, ",\"status\":%d,\"reason\":", run->jobs[i].status);
-			json_string(f, run->jobs[i].reason);
+			json_string(f, run->jobs[i].reason ? run->jobs[i].reason : "");
 			fprintf(f, "}");
 			first = false;
 		}

@@ -61,9 +61,9 @@ struct uf_job {
 	const char *url;
 	char *body; /* for stdout/-o: held until its turn */
 	size_t len, cap;
-	int status;       /* HTTP status, 0 when no response */
-	int err;          /* urio error, 0 if none */
-	char reason[256]; /* failure text, "" on success */
+	int status;   /* HTTP status, 0 when no response */
+	int err;      /* urio error, 0 if none */
+	char *reason; /* failure text (heap), NULL on success: jobs are many, failures few */
 	bool failed;
 	unsigned attempts;
 	uint64_t latency_ns;
