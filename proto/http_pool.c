@@ -5,11 +5,12 @@
  * for a connection to spare.
  *
  * Idle connections are kept most-recent-first, per origin and client-wide: a request takes the
- * warmest one of its origin, and the total limit evicts the coldest one of another origin. There
- * is no timer: an idle connection past its timeout is closed when the pool next looks at it (a
- * take, a return, the client's close). A connection taken from the pool is first checked for
- * end-of-stream or unsolicited bytes with a non-blocking peek (one system call, urllib3's
- * check), so a server's idle close is seen before a request is written into it.
+ * warmest one of its origin, and the total limit evicts the coldest one of another origin. An
+ * idle connection past its timeout is closed by the reaper, a task that runs only while some
+ * connection is idle and sleeps until the coldest one expires (one heap timer, no SQE), and
+ * whenever the pool looks at it anyway (a take, a return). A connection taken from the pool is
+ * first checked for end-of-stream or unsolicited bytes with a non-blocking peek (one system call,
+ * urllib3's check), so a server's idle close is seen before a request is written into it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -147,20 +148,24 @@ static void wake_next(struct http_pool *p, struct http_host *h, bool freed)
 
 /* --- opening and closing -------------------------------------------------------------------- */
 
+/*
+ * Closes @k. The pool's books are settled before the stream is closed, as closing may suspend
+ * the calling task and the pool (or the client) may be gone when it resumes.
+ */
 static void conn_close(struct ur_http_client *c, struct http_conn *k)
 {
 	struct http_pool *p = c->hosts_;
 	struct http_host *h = k->host;
 	if (k->idle)
 		idle_unlink(p, k);
-	if (k->s.fd >= 0)
-		ur_stream_close(&k->s);
-	free(k);
 	h->open--;
 	p->open--;
 	c->st_.open = p->open;
 	c->st_.idle = p->idle;
 	wake_next(p, h, true);
+	if (k->s.fd >= 0)
+		ur_stream_close(&k->s);
+	free(k);
 }
 
 /* Closes idle connections past the idle timeout, oldest first. */
@@ -169,6 +174,94 @@ static void sweep(struct ur_http_client *c, uint64_t now)
 	struct http_pool *p = c->hosts_;
 	while (p->lru_tail && now - p->lru_tail->idle_since >= c->o_.idle_timeout_ns)
 		conn_close(c, p->lru_tail);
+}
+
+/* --- the idle reaper -------------------------------------------------------------------------- */
+
+static int reaper_main(void *arg)
+{
+	struct http_reaper *r = arg;
+	r->started = true;
+	while (r->c) {
+		struct ur_http_client *c = r->c;
+		struct http_pool *p = c->hosts_;
+		if (!p->lru_tail)
+			break; /* nothing idle: a later return spawns a new reaper */
+		uint64_t now = ur_now_ns(), since = p->lru_tail->idle_since;
+		uint64_t t = c->o_.idle_timeout_ns;
+		uint64_t at = t >= UINT64_MAX - since ? UINT64_MAX : since + t;
+		if (at > now && ur_sleep(at - now) < 0)
+			break; /* cancelled: the client is closing */
+		if (!r->c)
+			break;
+		/* one at a time: closing suspends, and the client may close meanwhile */
+		if (p->lru_tail && ur_now_ns() - p->lru_tail->idle_since >= c->o_.idle_timeout_ns)
+			conn_close(c, p->lru_tail);
+	}
+	if (r->c)
+		((struct http_pool *)r->c->hosts_)->reaper = NULL;
+	if (r->done)
+		ur_future_resolve(r->done, 0);
+	if (r->ended)
+		*r->ended = true;
+	free(r);
+	return 0;
+}
+
+/* A connection went idle: make sure a reaper watches the pool. Failing to start one is
+   harmless (the pool still sweeps when it looks), so errors are dropped. */
+static void reaper_ensure(struct ur_http_client *c, struct http_pool *p)
+{
+	if (p->reaper || c->closing_ || c->o_.idle_timeout_ns == UR_HTTP_NO_TIMEOUT)
+		return;
+	struct http_reaper *r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	r->c = c;
+	if (ur_spawn(c->loop_, &r->task, reaper_main, r, NULL) < 0) {
+		free(r);
+		return;
+	}
+	ur_task_detach(r->task);
+	p->reaper = r;
+}
+
+/*
+ * The client closes: stop the reaper and wait until it has ended, so that the loop has nothing
+ * of the client's pending after ur_http_client_close(). From a task: await it. Outside any task:
+ * turn the loop without waiting until it ended (refused inside a loop callback: it then ends on
+ * the loop's next turn, touching nothing of the client's).
+ */
+static void reaper_stop(struct ur_http_client *c, struct http_pool *p)
+{
+	struct http_reaper *r = p->reaper;
+	if (!r)
+		return;
+	p->reaper = NULL;
+	r->c = NULL;
+	bool ended = false;
+	struct ur_future done;
+	bool in_task = ur_current_loop() != NULL;
+	if (in_task) {
+		ur_future_init(&done, NULL, NULL);
+		if (ur_future_begin(c->loop_, &done) == 0)
+			r->done = &done;
+	} else {
+		r->ended = &ended;
+	}
+	/* a reaper that has not run yet sees c == NULL and ends; cancelling it would drop it
+	   unrun, and nothing would resolve @done */
+	if (r->started)
+		ur_task_cancel(r->task);
+	if (r->done) {
+		ur_await(&done); /* r is freed by now */
+		return;
+	}
+	for (int i = 0; i < 64 && !ended; i++)
+		if (ur_loop_run(c->loop_, UR_RUN_NOWAIT) < 0)
+			break;
+	if (!ended && !in_task) /* r outlives this frame: it must not write to it */
+		r->ended = NULL;
 }
 
 /*
@@ -351,6 +444,7 @@ void ur__http_pool_put(struct ur_http_client *c, struct http_conn *k, bool reusa
 	c->st_.idle = p->idle;
 	wake_next(p, k->host, true); /* another origin's request may evict it */
 	sweep(c, k->idle_since);
+	reaper_ensure(c, p);
 }
 
 void ur__http_pool_free(struct ur_http_client *c)
@@ -358,6 +452,7 @@ void ur__http_pool_free(struct ur_http_client *c)
 	struct http_pool *p = c->hosts_;
 	if (!p)
 		return;
+	reaper_stop(c, p);
 	while (p->lru_head)
 		conn_close(c, p->lru_head);
 	for (size_t i = 0; i < HTTP_POOL_BUCKETS; i++) {

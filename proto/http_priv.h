@@ -49,12 +49,26 @@ struct http_host {
 
 #define HTTP_POOL_BUCKETS 256
 
+/*
+ * The idle reaper: a task of the client's loop that sleeps until the coldest idle connection's
+ * timeout, closes what expired, and ends when no connection is idle. Heap-owned by the task;
+ * the client detaches it (c = NULL) when it closes, and the task then ends without touching it.
+ */
+struct http_reaper {
+	struct ur_http_client *c; /* NULL once the client let go */
+	struct ur_task *task;     /* valid while the reaper runs: it is detached */
+	struct ur_future *done;   /* resolved as the task ends, if a closing task waits for it */
+	bool *ended;              /* set as the task ends, if a close outside a task drives it */
+	bool started;
+};
+
 /* c->hosts_ */
 struct http_pool {
 	struct http_host *buckets[HTTP_POOL_BUCKETS];
 	struct http_conn *lru_head, *lru_tail; /* every idle connection, most recent first */
 	uint32_t open, idle;
-	uint32_t waiting; /* requests waiting, all hosts */
+	uint32_t waiting;           /* requests waiting, all hosts */
+	struct http_reaper *reaper; /* running while connections are idle */
 };
 
 /*

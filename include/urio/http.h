@@ -3,8 +3,9 @@
  * urio/http.h - an HTTP/1.1 client (aiohttp's ClientSession in one caller-owned struct).
  *
  * A client holds a keep-alive pool of connections per origin (scheme, host, port), with a
- * per-host and a total connection limit and an idle timeout; it follows redirects, bounds every
- * wait with deadlines, and decodes gzip/deflate bodies when asked. Requests are made from tasks:
+ * per-host and a total connection limit and an idle timeout (a timer closes idle connections); it
+ *follows redirects, bounds every wait with deadlines, and decodes gzip/deflate bodies when asked.
+ *Requests are made from tasks:
  *
  *	struct ur_http_client c;
  *	ur_http_client_init(&c, loop, NULL);                 // defaults: docs/http.md
@@ -73,7 +74,9 @@ struct ur_http_client_opts {
 	uint32_t max_per_host; /* connections per origin, in use and idle; default 8 */
 	uint32_t max_total;    /* connections in all, in use and idle; default 100 */
 	/* A request that finds its origin (or the client) at the limit waits for a connection. */
-	uint64_t idle_timeout_ns;    /* a pooled connection idle this long is closed; 15 s */
+	/* A pooled connection idle this long is closed, by a timer (docs/http.md); default 15 s;
+	   UR_HTTP_NO_TIMEOUT: kept until the client closes. */
+	uint64_t idle_timeout_ns;
 	uint64_t connect_timeout_ns; /* resolving + connecting + the TLS handshake; 30 s */
 	uint64_t total_timeout_ns;   /* a whole request, redirects included; default none */
 	uint64_t read_timeout_ns;    /* longest wait for any response byte ("idle read"); 60 s */
@@ -131,7 +134,11 @@ UR_EXPORT int ur_http_client_init(struct ur_http_client *c, struct ur_loop *loop
 
 /*
  * Closes every pooled connection of @c and frees what it holds (the default TLS context
- * included). Callable from a task (closes through the ring) or outside any task.
+ * included). Callable from a task (closes through the ring) or outside any task. The pool's
+ * idle timer (a task of the loop, alive while connections are idle) is stopped and waited for:
+ * from a task by awaiting it, outside any task by turning the loop without blocking, so nothing
+ * of @c's is pending afterwards (from inside a loop callback it ends on the loop's next turn,
+ * without touching @c).
  * Returns 0, or -EBUSY if requests are still in flight (nothing is done then: cancel and await
  * them first).
  */

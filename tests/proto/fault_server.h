@@ -48,6 +48,7 @@ struct fault_server {
 	int fds[FS_MAX_CONNS];
 	atomic_int conns;
 	atomic_int requests;
+	atomic_int shutdowns; /* FS_CLOSE steps done: the client has the server's FIN */
 	atomic_bool stop;
 	int stop_pipe[2];
 	pthread_mutex_t mu;
@@ -175,6 +176,7 @@ static inline void *fs_conn_main(void *arg)
 		}
 		case FS_CLOSE:
 			shutdown(fd, SHUT_RDWR);
+			atomic_fetch_add(&s->shutdowns, 1);
 			closed = true;
 			break;
 		case FS_RESET: {

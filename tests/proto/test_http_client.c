@@ -753,6 +753,117 @@ Test(http_client, idle_pooled_connection_closed_by_server_is_not_used)
 	run_free(&u);
 }
 
+/* Waits (in a task) until @n of the server's FS_CLOSE steps are done; bounded. */
+static void wait_shutdowns(struct fault_server *s, int n)
+{
+	for (int i = 0; i < 5000 && atomic_load(&s->shutdowns) < n; i++)
+		ur_sleep(UR_MSEC);
+	cr_assert_eq(atomic_load(&s->shutdowns), n);
+}
+
+struct trust_run {
+	struct fault_server *s;
+	struct ur_http_client c;
+	char url[128];
+	struct ur_http_response r[3];
+	int ret[3];
+};
+
+static int trust_main(void *arg)
+{
+	struct trust_run *k = arg;
+	struct ur_http_request get = {.url = k->url};
+	struct ur_http_request post = {.url = k->url, .method = "POST"};
+	k->ret[0] = ur_http_request(&k->c, &get, &k->r[0]);
+	wait_shutdowns(k->s, 1);
+	/* just used and retryable: taken without a peek, found dead on use, retried */
+	k->ret[1] = ur_http_request(&k->c, &get, &k->r[1]);
+	wait_shutdowns(k->s, 2);
+	/* a POST is not retried: the peek sees the server's close and a fresh connection is used */
+	k->ret[2] = ur_http_request(&k->c, &post, &k->r[2]);
+	ASSERT_RES(ur_http_client_close(&k->c), 0);
+	return 0;
+}
+
+Test(http_client, liveness_peek_skipped_only_when_a_retry_covers_it)
+{
+	int fds = t_count_fds();
+	struct fault_server s;
+	const struct fs_step *sc[] = {SCRIPT({FS_REQ}, {FS_SEND, OK_HELLO}, {FS_CLOSE})};
+	fs_start(&s, sc, 1);
+	struct trust_run k = {.s = &s};
+	fs_url(&s, "/", k.url, sizeof(k.url));
+	for (int i = 0; i < 3; i++)
+		ur_http_response_init(&k.r[i]);
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_http_client_init(&k.c, l, NULL), 0);
+	ASSERT_RES(ur_run(l, trust_main, &k, NULL), 0);
+	t_loop_done(&l);
+	fs_stop(&s);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_RES(k.ret[i], 0);
+		cr_assert_str_eq(k.r[i].body, "hello");
+	}
+	cr_assert_eq(k.r[1].stats.retries, 1,
+	             "the GET was sent on the dead connection, then retried");
+	cr_assert_eq(k.r[2].stats.retries, 0, "the POST's peek found the close before sending");
+	cr_assert_not(k.r[2].stats.reused);
+	cr_assert_eq(atomic_load(&s.conns), 3);
+	cr_assert_eq(atomic_load(&s.requests), 3); /* the dead connection's server read none */
+	for (int i = 0; i < 3; i++)
+		ur_http_response_free(&k.r[i]);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
+struct idle_run {
+	struct ur_http_client c;
+	char url[128];
+	struct ur_http_response r;
+	int ret;
+	struct ur_http_client_stats before, after;
+};
+
+static int idle_main(void *arg)
+{
+	struct idle_run *k = arg;
+	k->ret = ur_http_get(&k->c, k->url, &k->r);
+	ur_http_client_stats(&k->c, &k->before);
+	/* nothing touches the pool from now on: only the reaper can close the connection */
+	for (int i = 0; i < 5000; i++) {
+		ur_http_client_stats(&k->c, &k->after);
+		if (k->after.open == 0)
+			break;
+		ur_sleep(UR_MSEC);
+	}
+	ASSERT_RES(ur_http_client_close(&k->c), 0);
+	return 0;
+}
+
+Test(http_client, idle_pooled_connection_closed_by_the_timer)
+{
+	int fds = t_count_fds();
+	struct fault_server s;
+	/* answers, then reads until the client closes */
+	const struct fs_step *sc[] = {SCRIPT({FS_REQ}, {FS_SEND, OK_HELLO}, {FS_HOLD})};
+	fs_start(&s, sc, 1);
+	struct idle_run k = {0};
+	fs_url(&s, "/", k.url, sizeof(k.url));
+	ur_http_response_init(&k.r);
+	struct ur_loop *l = t_loop();
+	struct ur_http_client_opts o = {.idle_timeout_ns = 20 * UR_MSEC};
+	ASSERT_RES(ur_http_client_init(&k.c, l, &o), 0);
+	ASSERT_RES(ur_run(l, idle_main, &k, NULL), 0);
+	t_loop_done(&l);
+	ASSERT_RES(k.ret, 0);
+	cr_assert_eq(k.before.open, 1);
+	cr_assert_eq(k.before.idle, 1);
+	cr_assert_eq(k.after.open, 0);
+	cr_assert_eq(k.after.idle, 0);
+	fs_stop(&s);
+	ur_http_response_free(&k.r);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
 static ssize_t body_cb(void *arg, void *buf, size_t len)
 {
 	int *left = arg;
