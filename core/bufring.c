@@ -176,20 +176,6 @@ bool ur__bufring_unstarve(struct ur_bufring *br, struct ur_future *f)
 	return false;
 }
 
-/*
- * A multishot recv keeps what it needs to re-arm in the future's timespec storage (no deadline is
- * allowed on it): ts_[0] = fd << 32 | flags, ts_[1] = the socket's inode number.
- */
-static int ms_fd(const struct ur_future *f)
-{
-	return (int)(f->ts_[0] >> 32);
-}
-
-static int ms_flags(const struct ur_future *f)
-{
-	return (int)(uint32_t)f->ts_[0];
-}
-
 /* The inode of @fd's file, or 0 if @fd is not open. Sockets' inodes are unique while open. */
 static int64_t fd_identity(int fd)
 {
@@ -200,12 +186,13 @@ static int64_t fd_identity(int fd)
 	return r == 0 ? (int64_t)st.st_ino : 0;
 }
 
+/* A multishot recv keeps what it needs to re-arm in its scratch (recv_multi). */
 static void prep_recv_multi(struct io_uring_sqe *sqe, struct ur_future *f)
 {
-	struct ur_bufring *br = f->aux_;
-	io_uring_prep_recv_multishot(sqe, ms_fd(f), NULL, 0, ms_flags(f));
+	const union ur__scratch *sc = ur__csc(f);
+	io_uring_prep_recv_multishot(sqe, sc->recv_multi.fd, NULL, 0, sc->recv_multi.flags);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = br->bgid;
+	sqe->buf_group = sc->recv_multi.br->bgid;
 }
 
 int ur_recv_multishot_start(struct ur_loop *l, struct ur_future *f, int fd, struct ur_bufring *br,
@@ -214,16 +201,14 @@ int ur_recv_multishot_start(struct ur_loop *l, struct ur_future *f, int fd, stru
 	struct ur__op op;
 	if (!br || br->loop != l)
 		return -EINVAL;
-	if (f->state_ != UR_FUTURE_PENDING && (f->flags_ & UR__F_DEADLINE))
-		return -EINVAL;
-	int ret = ur__op_begin(l, f, IORING_OP_RECV, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_RECV_MULTI, &op);
 	if (ret)
 		return ret;
-	f->ts_[0] = (int64_t)((uint64_t)(uint32_t)fd << 32 | (uint32_t)flags);
-	f->ts_[1] = fd_identity(fd);
-	f->aux_ = br;
+	ur__sc(f)->recv_multi.fd = fd;
+	ur__sc(f)->recv_multi.flags = flags;
+	ur__sc(f)->recv_multi.ino = fd_identity(fd);
+	ur__sc(f)->recv_multi.br = br;
 	prep_recv_multi(op.sqe, f);
-	f->flags_ |= UR__F_MULTI;
 	br->users++;
 	return ur__op_end(l, f, &op);
 }
@@ -242,10 +227,12 @@ int ur_recv_multishot_start(struct ur_loop *l, struct ur_future *f, int fd, stru
  */
 void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f)
 {
-	struct ur_bufring *br = f->aux_;
+	union ur__scratch *sc = ur__sc(f);
+	struct ur_bufring *br = sc->recv_multi.br;
 	struct io_uring_sqe *sqe;
 
-	if (f->ts_[1] == 0 || fd_identity(ms_fd(f)) != f->ts_[1] || ur__close_queued(l, ms_fd(f))) {
+	if (sc->recv_multi.ino == 0 || fd_identity(sc->recv_multi.fd) != sc->recv_multi.ino ||
+	    ur__close_queued(l, sc->recv_multi.fd)) {
 		f->owed_ = 0;
 		f->flags_ |= UR__F_CANCEL;
 		ur__complete_local(l, f, -ECANCELED);
@@ -271,7 +258,7 @@ void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f)
 
 void ur__bufring_done(struct ur_future *f)
 {
-	struct ur_bufring *br = f->aux_;
+	struct ur_bufring *br = ur__sc(f)->recv_multi.br;
 	if (br && br->users)
 		br->users--;
 }
@@ -288,7 +275,7 @@ unsigned ur__bufring_cancel_fd(struct ur_loop *l, int fd, bool one)
 		struct ur_future **pp = &br->starved;
 		while (*pp) {
 			struct ur_future *f = *pp;
-			if (ms_fd(f) != fd) {
+			if (ur__sc(f)->recv_multi.fd != fd) {
 				pp = &f->next_;
 				continue;
 			}
@@ -327,31 +314,25 @@ void ur__bufring_detach_all(struct ur_loop *l)
 		detach(l->bufrings);
 }
 
-/*
- * A send of a ring buffer keeps the ring in aux_ and the buffer id in ts_[0] (the deadline's
- * storage, which is why such a send takes no deadline); ur__finish recycles it.
- */
+/* A send of a ring buffer keeps the ring and the buffer id in its scratch; op_fix recycles it. */
 int ur_send_buffer_start(struct ur_loop *l, struct ur_future *f, int fd, struct ur_bufring *br,
                          int bid, size_t len, int flags)
 {
 	struct ur__op op;
 	if (!br || br->loop != l || !ur_bufring_buf(br, bid) || len > br->size)
 		return -EINVAL;
-	if (f->state_ != UR_FUTURE_PENDING && (f->flags_ & UR__F_DEADLINE))
-		return -EINVAL;
-	int ret = ur__op_begin(l, f, IORING_OP_SEND, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_SEND_BUFFER, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_send(op.sqe, fd, ur_bufring_buf(br, bid), len, flags | MSG_WAITALL);
-	f->aux_ = br;
-	f->ts_[0] = bid;
-	f->flags_ |= UR__F_SENDBUF;
+	ur__sc(f)->send_buffer.br = br;
+	ur__sc(f)->send_buffer.bid = bid;
 	return ur__op_end(l, f, &op);
 }
 
 void ur__send_buffer_done(struct ur_future *f)
 {
-	struct ur_bufring *br = f->aux_;
-	f->aux_ = NULL;
-	ur_bufring_recycle(br, (int)f->ts_[0]);
+	struct ur_bufring *br = ur__sc(f)->send_buffer.br;
+	ur__sc(f)->send_buffer.br = NULL;
+	ur_bufring_recycle(br, ur__sc(f)->send_buffer.bid);
 }

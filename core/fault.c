@@ -162,10 +162,10 @@ static enum fd_kind fd_kind(int fd, bool *nonblock)
 }
 
 /* The classes that may honestly hit this operation. */
-static unsigned eligible(const struct ur_future *f, const struct io_uring_sqe *s, bool *shrink_ok)
+static unsigned eligible(const struct ur__op *o, const struct io_uring_sqe *s, bool *shrink_ok)
 {
 	unsigned op = s->opcode, m = UR__FAULT_ENOMEM;
-	bool multi = f->flags_ & UR__F_MULTI, nonblock = false;
+	bool multi = ur__op_traits(o->kind) & UR__OPF_MULTI, nonblock = false;
 	bool rw = op == IORING_OP_READ || op == IORING_OP_WRITE || op == IORING_OP_READV ||
 	          op == IORING_OP_WRITEV;
 	bool sr = op == IORING_OP_RECV || op == IORING_OP_SEND || op == IORING_OP_RECVMSG ||
@@ -231,7 +231,7 @@ int ur__fault_start(struct ur_loop *l, struct ur_future *f, struct ur__op *op)
 		return 0;
 	int saved = errno;
 	bool shrink_ok;
-	unsigned m = eligible(f, op->sqe, &shrink_ok) & ft->classes & ~(unsigned)UR__FAULT_DELAY;
+	unsigned m = eligible(op, op->sqe, &shrink_ok) & ft->classes & ~(unsigned)UR__FAULT_DELAY;
 	errno = saved;
 	if (!m)
 		return 0;

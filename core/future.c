@@ -35,31 +35,23 @@ int ur_future_set_deadline(struct ur_future *f, uint64_t timeout_ns)
 		f->flags_ &= (uint16_t)~UR__F_DEADLINE;
 		return 0;
 	}
-	f->ts_[0] = (int64_t)(timeout_ns / UR_SEC);
-	f->ts_[1] = (int64_t)(timeout_ns % UR_SEC);
+	ur__sc(f)->dl.ts.tv_sec = (long long)(timeout_ns / UR_SEC);
+	ur__sc(f)->dl.ts.tv_nsec = (long long)(timeout_ns % UR_SEC);
 	f->flags_ |= UR__F_DEADLINE;
 	return 0;
 }
 
-static bool creates_fd(unsigned op)
+/* ur__op_begin's slow path (core/internal.h): a chain, a deadline, or no room in the SQ. */
+int ur__op_begin_slow(struct ur_loop *l, struct ur_future *f, unsigned kind,
+                      struct io_uring_sqe *s[UR__MAX_CHAIN])
 {
-	return op == IORING_OP_ACCEPT || op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2 ||
-	       op == IORING_OP_SOCKET;
-}
+	unsigned traits = ur__op_traits(kind);
+	unsigned naux = (traits & UR__OPF_AUX) ? 1 : 0;
+	bool dl = (f->flags_ & UR__F_DEADLINE) != 0;
 
-/* ur__op_begin's slow path (core/internal.h): a chain, or no room in the SQ. */
-int ur__op_begin_slow(struct ur_loop *l, struct ur_future *f, unsigned naux, struct ur__op *op)
-{
-	struct io_uring_sqe *s[3];
-	unsigned n = naux + 1 + ((f->flags_ & UR__F_DEADLINE) ? 1 : 0);
-	int ret = ur__reserve(l, n, s);
-	if (ret < 0)
-		return ret;
-	op->queued = ret == 1;
-	op->aux = naux ? s[0] : NULL;
-	op->sqe = s[naux];
-	op->lt = (f->flags_ & UR__F_DEADLINE) ? s[naux + 1] : NULL;
-	return 0;
+	if (dl && (traits & UR__OPF_NODL))
+		return -EINVAL;
+	return ur__reserve(l, naux + 1 + dl, s);
 }
 
 struct io_uring_sqe *ur__loop_sqe(struct ur_loop *l)
@@ -114,29 +106,36 @@ int ur_cancel(struct ur_future *f)
 		ur__complete_local(l, f, -ECANCELED);
 		return 0;
 	}
-	if (f->flags_ & UR__F_TASK) {
-		/* The task (or the group's members) decide when it is done. */
+	switch (f->op_) {
+	case UR__OP_TASK:
+		/* The task decides when it is done. */
 		f->flags_ &= (uint16_t)~UR__F_CANCEL;
-		return f->op_ == UR__OP_GROUP ? ur__group_cancel_future(f)
-		                              : ur__task_cancel_future(f);
-	}
-	if (f->flags_ & UR__F_LOCAL) {
-		if (f->aux_) {
+		return ur__task_cancel_future(f);
+	case UR__OP_GROUP:
+		/* ... and a group's members do. */
+		f->flags_ &= (uint16_t)~UR__F_CANCEL;
+		return ur__group_cancel_future(f);
+	case UR__OP_LOCAL:
+		if (ur__sc(f)->local.hook) {
 			/* hooked: the program stops its work, then resolves @f itself */
-			const struct ur_cancel_hook *h = f->aux_;
+			const struct ur_cancel_hook *h = ur__sc(f)->local.hook;
 			h->fn(f, h->arg);
 			return 0;
 		}
 		local_unlink(l, f);
 		ur__complete_local(l, f, -ECANCELED);
 		return 0;
-	}
-	if (f->flags_ & UR__F_STARVED) {
-		if (ur__bufring_unstarve(f->aux_, f)) {
+	case UR__OP_RECV_MULTI:
+		/* Waiting for a recycled buffer is waiting in no kernel queue. */
+		if ((f->flags_ & UR__F_STARVED) &&
+		    ur__bufring_unstarve(ur__sc(f)->recv_multi.br, f)) {
 			f->owed_ = 0;
 			ur__complete_local(l, f, -ECANCELED);
 			return 0;
 		}
+		break;
+	default:
+		break;
 	}
 	ur__cancel_ud(l, ur__ud(f, UR__TAG_MAIN), 0);
 	return 0;
@@ -144,20 +143,17 @@ int ur_cancel(struct ur_future *f)
 
 /*
  * Program-completed futures are kept on a list of the loop's, so that teardown can complete
- * them (-ECANCELED) as it does every other pending operation. The links live in the timespec
- * storage, which such a future never uses.
+ * them (-ECANCELED) as it does every other pending operation (links: scratch local).
  */
-#define LOCAL_NEXT(f) (*(struct ur_future **)(void *)&(f)->ts_[0])
-#define LOCAL_PREV(f) (*(struct ur_future **)(void *)&(f)->ts_[1])
-
 static void local_unlink(struct ur_loop *l, struct ur_future *f)
 {
-	if (LOCAL_PREV(f))
-		LOCAL_NEXT(LOCAL_PREV(f)) = LOCAL_NEXT(f);
+	struct ur_future *next = ur__sc(f)->local.next, *prev = ur__sc(f)->local.prev;
+	if (prev)
+		ur__sc(prev)->local.next = next;
 	else
-		l->locals = LOCAL_NEXT(f);
-	if (LOCAL_NEXT(f))
-		LOCAL_PREV(LOCAL_NEXT(f)) = LOCAL_PREV(f);
+		l->locals = next;
+	if (next)
+		ur__sc(next)->local.prev = prev;
 }
 
 int ur_future_begin(struct ur_loop *l, struct ur_future *f)
@@ -173,25 +169,25 @@ int ur_future_begin_hooked(struct ur_loop *l, struct ur_future *f,
 		return -EBUSY;
 	if (l->closing)
 		return UR_ELOOPCLOSED;
-	ur__future_begin_local(l, f, UR__F_LOCAL);
-	f->aux_ = (void *)hook;
-	LOCAL_PREV(f) = NULL;
-	LOCAL_NEXT(f) = l->locals;
+	ur__future_begin_local(l, f, UR__OP_LOCAL);
+	ur__sc(f)->local.hook = hook;
+	ur__sc(f)->local.prev = NULL;
+	ur__sc(f)->local.next = l->locals;
 	if (l->locals)
-		LOCAL_PREV(l->locals) = f;
+		ur__sc(l->locals)->local.prev = f;
 	l->locals = f;
 	return 0;
 }
 
 int ur_future_resolve(struct ur_future *f, int res)
 {
-	if (f->state_ != UR_FUTURE_PENDING || !(f->flags_ & UR__F_LOCAL))
+	if (f->state_ != UR_FUTURE_PENDING || f->op_ != UR__OP_LOCAL)
 		return -EINVAL;
 	UR__ASSERT_OWNER(f->loop_);
 	if (f->flags_ & UR__F_READY)
 		return -EALREADY;
 	local_unlink(f->loop_, f);
-	f->aux_ = NULL;
+	ur__sc(f)->local.hook = NULL;
 	ur__complete_local(f->loop_, f, res);
 	return 0;
 }
@@ -201,7 +197,7 @@ void ur__locals_cancel(struct ur_loop *l)
 	while (l->locals) {
 		struct ur_future *f = l->locals;
 		local_unlink(l, f);
-		f->aux_ = NULL;
+		ur__sc(f)->local.hook = NULL;
 		ur__complete_local(l, f, -ECANCELED);
 	}
 }
@@ -235,49 +231,58 @@ void ur__run_ready(struct ur_loop *l)
 
 /*
  * The count of a cancel-by-fd: the kernel's 0 means "one" without ALL and "none" with it; add
- * the recvs cancelled in urio's own queue (ur_cancel_fd_start keeps their number in aux_).
+ * the recvs cancelled in urio's own queue (ur_cancel_fd_start counted them).
  */
 static int cancel_fd_result(struct ur_future *f, int res)
 {
-	int local = (int)(uintptr_t)f->aux_;
-	f->aux_ = NULL;
+	int local = (int)ur__sc(f)->dl.cancel_fd.local;
 	if (res == 0)
-		res = (f->flags_ & UR__F_ALL) ? 0 : 1;
+		res = ur__sc(f)->dl.cancel_fd.all ? 0 : 1;
 	if (local)
 		return res >= 0 ? res + local : local;
 	return res == 0 ? -ENOENT : res;
 }
 
 /*
- * The few results urio translates: a deadline's cancellation is a timeout, an expired timeout is
- * success, a cancel-by-fd's count, and a descriptor created after cancellation was requested.
+ * What a final result means, beyond the kernel's number: a deadline's cancellation is a timeout,
+ * a descriptor created after cancellation was requested is closed (row FD), and the kinds whose
+ * row says FIX translate their result or release what they held. Runs only when one of those
+ * can apply (ur__finish tests the flags), so the common completion pays one test.
  */
-static int fix_result(struct ur_loop *l, struct ur_future *f, int res)
+static int op_fix(struct ur_loop *l, struct ur_future *f, int res)
 {
 	if ((f->flags_ & UR__F_TIMEDOUT) && (res == -ECANCELED || res == -EINTR))
 		res = -ETIMEDOUT;
-	else if (f->op_ == IORING_OP_TIMEOUT && res == -ETIME)
-		res = 0;
-	else if (f->op_ == IORING_OP_ASYNC_CANCEL)
-		res = cancel_fd_result(f, res);
-	if (res >= 0 && (f->flags_ & UR__F_CANCEL) && creates_fd(f->op_)) {
+	if (res >= 0 && (f->flags_ & UR__F_CANCEL) && (ur__op_traits(f->op_) & UR__OPF_FD)) {
 		/* Cancelled too late: the caller has given up on this descriptor. */
 		ur__close_fd(l, res);
 		res = -ECANCELED;
 	}
-	if ((f->flags_ & UR__F_MULTI) && f->op_ == IORING_OP_RECV)
+	if (!(f->flags_ & UR__F_FIXUP))
+		return res;
+	switch (f->op_) {
+	case UR__OP_TIMEOUT:
+		return res == -ETIME ? 0 : res; /* expired: slept the whole time */
+	case UR__OP_CANCEL_FD:
+		return res == -ETIMEDOUT ? res : cancel_fd_result(f, res);
+	case UR__OP_RECV_MULTI:
 		ur__bufring_done(f);
-	if (f->flags_ & UR__F_SENDBUF)
+		return res;
+	case UR__OP_SEND_BUFFER:
 		ur__send_buffer_done(f);
-	return res;
+		return res;
+	default:
+		assert(!"a row says FIX but op_fix has no case for it");
+		return res;
+	}
 }
 
 void ur__finish(struct ur_loop *l, struct ur_future *f)
 {
 	int res = f->res;
 
-	if (f->flags_ & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_MULTI | UR__F_FIXUP | UR__F_SENDBUF))
-		res = fix_result(l, f, res);
+	if (f->flags_ & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_FIXUP))
+		res = op_fix(l, f, res);
 	f->res = res;
 	f->cqe_flags &= ~(uint32_t)IORING_CQE_F_MORE;
 	if (!(f->flags_ & UR__F_INTERNAL))
@@ -289,66 +294,148 @@ void ur__finish(struct ur_loop *l, struct ur_future *f)
 		f->cb_(f, f->arg_);
 }
 
-/* A completion flagged MORE: one result of a multishot operation, the future stays pending. */
-static void multishot_more(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t flags)
+/* One result of a multishot operation: the future stays pending. */
+static void deliver_more(struct ur_future *f, int32_t res, uint32_t flags)
 {
-	if (f->op_ == IORING_OP_ACCEPT && res >= 0 && (f->flags_ & UR__F_CANCEL)) {
-		ur__close_fd(l, res);
-		return;
-	}
-	if (f->op_ == IORING_OP_RECV && (flags & IORING_CQE_F_BUFFER))
-		ur__bufring_took(f->aux_, flags);
 	f->res = res;
 	f->cqe_flags = flags;
 	if (f->cb_)
 		f->cb_(f, f->arg_);
 }
 
+static void recv_more(struct ur_future *f, int32_t res, uint32_t flags)
+{
+	if (flags & IORING_CQE_F_BUFFER)
+		ur__bufring_took(ur__sc(f)->recv_multi.br, flags);
+	deliver_more(f, res, flags | IORING_CQE_F_MORE);
+}
+
 /*
- * The last completion of a multishot recv. The kernel ends the multishot when the buffer ring
- * runs dry (-ENOBUFS), and on some kernels after a CQ overflow (data, but no MORE flag). Neither
- * is the end of the stream: deliver the data, if any, as one more chunk and arm again.
+ * The last CQE of a multishot recv. The kernel ends the multishot when the buffer ring runs dry
+ * (-ENOBUFS), and on some kernels after a CQ overflow (data, but no MORE flag). Neither is the
+ * end of the stream: deliver the data, if any, as one more chunk and arm again. Returns true if
+ * the recv goes on; false if this is its final completion, with *@res what it reports.
  */
-static bool recv_multi_continues(struct ur_loop *l, struct ur_future *f, int32_t res,
+static bool recv_multi_continues(struct ur_loop *l, struct ur_future *f, int32_t *res,
                                  uint32_t flags)
 {
-	if (f->op_ != IORING_OP_RECV || !(f->flags_ & UR__F_MULTI))
-		return false;
-	if (res > 0) {
-		multishot_more(l, f, res, flags | IORING_CQE_F_MORE);
+	if (*res > 0) {
+		recv_more(f, *res, flags);
 		if (f->state_ != UR_FUTURE_PENDING)
 			return true; /* defensive: nothing a callback can do ends it here */
-	} else if (res != -ENOBUFS) {
+	} else if (*res != -ENOBUFS) {
 		return false;
 	}
 	if ((f->flags_ & UR__F_CANCEL) || l->closing) {
-		f->res = -ECANCELED;
-		f->cqe_flags = 0;
-		f->owed_ = 0;
-		ur__finish(l, f);
-		return true;
+		*res = -ECANCELED;
+		return false;
 	}
 	ur__recv_multi_rearm(l, f);
 	return true;
 }
 
+/*
+ * SEND_ZC refused: the kernel or the socket does not do zero copy (-EOPNOTSUPP: a Unix socket,
+ * say; -EINVAL). The loop stops asking (ur_send_zc_start sends plainly from now on) and this
+ * send goes again as a plain one, from the scratch the start kept; the kernel's last CQE for the
+ * zero-copy SQE has arrived, so its count is the new SQE's. Returns false if it cannot (the loop
+ * is closing, cancellation was requested: then the send did nothing, and says -ECANCELED; no
+ * memory: the refusal stands).
+ */
+static bool send_zc_fallback(struct ur_loop *l, struct ur_future *f)
+{
+	struct io_uring_sqe *sqe;
+	l->send_zc_off = true;
+	if ((f->flags_ & UR__F_CANCEL) || l->closing) {
+		f->res = -ECANCELED;
+		return false;
+	}
+	int q = ur__reserve(l, 1, &sqe);
+	if (q < 0)
+		return false;
+	io_uring_prep_send(sqe, ur__sc(f)->send_zc.fd, ur__sc(f)->send_zc.buf,
+	                   ur__sc(f)->send_zc.len, ur__sc(f)->send_zc.flags);
+	io_uring_sqe_set_data64(sqe, ur__ud(f, UR__TAG_MAIN));
+	f->op_ = UR__OP_SEND;
+	f->flags_ &= (uint16_t)~UR__F_MANY;
+	if (q == 1)
+		f->flags_ |= UR__F_QUEUED;
+	f->res = 0;
+	f->cqe_flags = 0;
+	l->inflight++;
+	return true;
+}
+
+/*
+ * SEND_ZC's CQEs: the result (bytes sent, or -errno), flagged MORE when a notification follows,
+ * then the notification (F_NOTIF), once the kernel no longer reads the buffer. The future keeps
+ * the result and completes after the last of them. Returns as op_cqe.
+ */
+static bool send_zc_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t flags)
+{
+	if (!(flags & IORING_CQE_F_NOTIF)) {
+		f->res = res;
+		f->cqe_flags = flags & ~(uint32_t)IORING_CQE_F_MORE;
+		if (flags & IORING_CQE_F_MORE)
+			return false; /* the buffer is still the kernel's */
+	}
+	if ((f->res == -EOPNOTSUPP || f->res == -EINVAL) && send_zc_fallback(l, f))
+		return false;
+	return true;
+}
+
+/*
+ * A CQE of the operation itself (tag MAIN) whose kind makes several per SQE (row MULTI or
+ * NOTIF). Returns true if it was the SQE's last CQE, its result stored in @f, for ur__cqe to
+ * count; false if the future stays as it is (more to come, or urio armed the operation again).
+ */
+static bool op_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t flags)
+{
+	switch (f->op_) {
+	case UR__OP_ACCEPT_MULTI:
+		if (!(flags & IORING_CQE_F_MORE))
+			break;
+		if (res >= 0 && (f->flags_ & UR__F_CANCEL))
+			ur__close_fd(l, res); /* after cancellation: nobody receives it */
+		else
+			deliver_more(f, res, flags);
+		return false;
+	case UR__OP_RECV_MULTI:
+		if (flags & IORING_CQE_F_MORE) {
+			recv_more(f, res, flags);
+			return false;
+		}
+		if (recv_multi_continues(l, f, &res, flags))
+			return false;
+		flags = 0;
+		break;
+	case UR__OP_SEND_ZC:
+		return send_zc_cqe(l, f, res, flags);
+	default:
+		assert(!"a row says MULTI or NOTIF but op_cqe has no case for it");
+		break;
+	}
+	f->res = res;
+	f->cqe_flags = flags;
+	return true;
+}
+
 void ur__cqe(struct ur_loop *l, uint64_t ud, int32_t res, uint32_t flags)
 {
-	struct ur_future *f = (void *)(uintptr_t)(ud & ~(uint64_t)UR__TAG_MASK);
+	struct ur_future *f = ur__ud_future(ud);
 
 	l->stats.reaped++;
 	if (!(flags & IORING_CQE_F_MORE))
 		l->inflight--;
 	if (!f)
 		return;
-	switch (ud & UR__TAG_MASK) {
+	switch (ur__ud_tag(ud)) {
 	case UR__TAG_MAIN:
-		if (flags & IORING_CQE_F_MORE) {
-			multishot_more(l, f, res, flags);
-			return;
+		if (f->flags_ & UR__F_MANY) {
+			if (!op_cqe(l, f, res, flags))
+				return;
+			break;
 		}
-		if (f->owed_ == 1 && recv_multi_continues(l, f, res, flags))
-			return;
 		f->res = res;
 		f->cqe_flags = flags;
 		break;

@@ -5,8 +5,8 @@
  *
  * Members are ordinary tasks whose future's continuation is the group's: it records the first
  * error, cancels the other members at that moment, and frees the member (its result is dropped,
- * as for a detached task). The group's own future is a program-completed one (task-like:
- * UR__F_TASK, op_ UR__OP_GROUP), begun when somebody starts waiting and completed (next turn, never
+ * as for a detached task). The group's own future is a program-completed one (kind GROUP
+ * in core/ops.h), begun when somebody starts waiting and completed (next turn, never
  * inline) once no member is left. Its cancellation, like a task future's, is a request to the
  * members: it completes only when they have all returned, so no member outlives the wait and the
  * memory it was given.
@@ -101,8 +101,7 @@ struct ur_future *ur_group_future(struct ur_task_group *g)
 {
 	if (!(g->state_ & G_WAITED)) {
 		g->state_ |= G_WAITED;
-		ur__future_begin_local(g->loop_, &g->fut_, UR__F_TASK);
-		g->fut_.op_ = UR__OP_GROUP;
+		ur__future_begin_local(g->loop_, &g->fut_, UR__OP_GROUP);
 		maybe_finish(g);
 	}
 	return &g->fut_;

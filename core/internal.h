@@ -10,9 +10,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "urio.h"
 #include "ctx.h"
+#include "ops.h"
 #include "stack.h"
 
 #ifndef UR_FAULT_INJECTION
@@ -21,29 +23,79 @@
 
 /* Private future flags (struct ur_future.flags_). */
 enum {
-	UR__F_CANCEL = 1u << 0,   /* cancellation requested */
-	UR__F_DEADLINE = 1u << 1, /* the next start gets a linked timeout */
-	UR__F_LINKED = 1u << 2,   /* this start carries a linked timeout */
-	UR__F_TIMEDOUT = 1u << 3, /* the linked timeout fired */
-	UR__F_MULTI = 1u << 4,    /* multishot operation */
-	UR__F_QUEUED = 1u << 5,   /* its SQEs wait in the loop's local queue */
-	UR__F_STARVED = 1u << 6,  /* multishot recv waiting for a recycled buffer */
-	UR__F_INTERNAL = 1u << 7, /* urio's own future: does not hold the loop */
-	UR__F_READY = 1u << 8,    /* completed locally, on the ready list */
-	UR__F_ALL = 1u << 9,      /* a cancel-by-fd of every match */
-	UR__F_LOCAL = 1u << 10,   /* completed by the program (ur_future_resolve), not the kernel */
-	UR__F_TASK = 1u << 11,    /* the future of a task: cancelling it cancels the task */
-	UR__F_FIXUP = 1u << 12,   /* its result needs translating (timeout, cancel-by-fd) */
-	UR__F_SEEN = 1u << 13,    /* scratch mark of a wait's duplicate check, never left set */
-	UR__F_NOCANCEL = 1u << 14, /* ur_cancel refuses (-EALREADY): a cancelled task's close */
-	UR__F_SENDBUF = 1u << 15,  /* a send of a ring buffer: recycle it at the final completion */
+	UR__F_CANCEL = 1u << 0,    /* cancellation requested */
+	UR__F_DEADLINE = 1u << 1,  /* the next start gets a linked timeout */
+	UR__F_LINKED = 1u << 2,    /* this start carries a linked timeout */
+	UR__F_TIMEDOUT = 1u << 3,  /* the linked timeout fired */
+	UR__F_MANY = 1u << 4,      /* several CQEs per SQE (row MULTI or NOTIF): see op_cqe */
+	UR__F_QUEUED = 1u << 5,    /* its SQEs wait in the loop's local queue */
+	UR__F_STARVED = 1u << 6,   /* multishot recv waiting for a recycled buffer */
+	UR__F_INTERNAL = 1u << 7,  /* urio's own future: does not hold the loop */
+	UR__F_READY = 1u << 8,     /* completed locally, on the ready list */
+	UR__F_FIXUP = 1u << 9,     /* its final result goes through op_fix (row FIX) */
+	UR__F_SEEN = 1u << 10,     /* scratch mark of a wait's duplicate check, never left set */
+	UR__F_NOCANCEL = 1u << 11, /* ur_cancel refuses (-EALREADY): a cancelled task's close */
 };
 
 /*
- * The op_ of a task group's future (core/group.c): a task-like future (UR__F_TASK: cancelling it
- * is a request to the members) told apart from a task's by this value, never an io_uring opcode.
+ * The per-operation state of a future, in its scratch_ words: each kind names what it keeps
+ * there. A kind that takes a deadline (no NODL in its row) leaves the first 16 bytes to the
+ * linked timeout's timespec, which ur_future_set_deadline writes before the start; a NODL kind
+ * may use all 24.
  */
-#define UR__OP_GROUP 0xffu
+union ur__scratch {
+	struct {
+		struct __kernel_timespec
+		    ts; /* the linked timeout's; read when the SQE is submitted */
+		union {
+			struct {
+				unsigned local; /* recvs cancelled in urio's own queue */
+				bool all;
+			} cancel_fd; /* CANCEL_FD */
+		};
+	} dl;
+	struct __kernel_timespec timeout; /* TIMEOUT */
+	struct {
+		struct ur_future *next, *prev;     /* the loop's list of them (l->locals) */
+		const struct ur_cancel_hook *hook; /* ur_future_begin_hooked */
+	} local;                                   /* LOCAL */
+	struct {
+		int fd, flags;
+		int64_t ino; /* the socket's inode at start; 0 if it was not open */
+		struct ur_bufring *br;
+	} recv_multi; /* RECV_MULTI */
+	struct {
+		struct ur_bufring *br;
+		int bid;
+	} send_buffer; /* SEND_BUFFER */
+	struct {
+		const void *buf; /* what a plain send needs, should the kernel refuse zero copy */
+		unsigned len;
+		int fd, flags;
+	} send_zc; /* SEND_ZC */
+};
+
+static inline union ur__scratch *ur__sc(struct ur_future *f)
+{
+	return (union ur__scratch *)(void *)f->scratch_;
+}
+
+static inline const union ur__scratch *ur__csc(const struct ur_future *f)
+{
+	return (const union ur__scratch *)(const void *)f->scratch_;
+}
+
+/* What the public header promises, and what the casts of core/ rely on. */
+_Static_assert(sizeof(struct ur_future) == 72 && _Alignof(struct ur_future) == 8,
+               "struct ur_future's size is ABI");
+_Static_assert(offsetof(struct ur_future, res) == 0 && offsetof(struct ur_future, cqe_flags) == 4,
+               "struct ur_future's public fields moved");
+_Static_assert(sizeof(union ur__scratch) <= sizeof(((struct ur_future *)0)->scratch_) &&
+                   _Alignof(union ur__scratch) <= _Alignof(struct ur_future),
+               "an operation's scratch outgrew struct ur_future");
+_Static_assert(offsetof(union ur__scratch, dl.cancel_fd) >= sizeof(struct __kernel_timespec),
+               "a kind that takes a deadline overlaps its timespec");
+_Static_assert(IORING_CQE_F_MORE == (1U << 1), "ur_future_more() tests bit 1");
 
 /*
  * user_data of every SQE: the address of its future (8-byte aligned) with a tag in the low bits,
@@ -84,8 +136,9 @@ struct ur_loop {
 	unsigned refs;
 	bool running;
 	bool stopping;
-	bool freeing; /* ur_loop_free has begun: no new tasks */
-	bool closing; /* ... and tasks are gone: nothing new starts */
+	bool freeing;     /* ur_loop_free has begun: no new tasks */
+	bool closing;     /* ... and tasks are gone: nothing new starts */
+	bool send_zc_off; /* the kernel refused a SEND_ZC: ur_send_zc_start sends plainly */
 
 	/* local queue: SQEs that found the SQ full, FIFO, chains kept whole */
 	struct io_uring_sqe *backlog;
@@ -150,7 +203,7 @@ struct ur_loop {
 
 /*
  * An operation being started: the SQEs reserved for its chain. The start call preps @sqe (and
- * @aux, if it asked for one), then hands it to ur__op_end().
+ * @aux, if its row says AUX), then hands it to ur__op_end().
  */
 /* The longest chain a start makes: aux + operation + linked timeout (close with a deadline). */
 #define UR__MAX_CHAIN 3u
@@ -159,10 +212,16 @@ struct ur__op {
 	struct io_uring_sqe *aux;
 	struct io_uring_sqe *sqe;
 	struct io_uring_sqe *lt;
+	uint8_t kind; /* enum ur__op_kind */
 	bool queued;
 };
 
-int ur__op_begin_slow(struct ur_loop *l, struct ur_future *f, unsigned naux, struct ur__op *op);
+/*
+ * ur__op_begin's slow path: reserves the chain in @s (aux, operation, linked timeout, those the
+ * row and the deadline ask for). Returns 0 (in the SQ), 1 (in the local queue) or -errno.
+ */
+int ur__op_begin_slow(struct ur_loop *l, struct ur_future *f, unsigned kind,
+                      struct io_uring_sqe *s[UR__MAX_CHAIN]);
 
 #if UR_FAULT_INJECTION
 /*
@@ -224,7 +283,7 @@ void ur__bufring_detach_all(struct ur_loop *l);
 /* Tasks (core/task.c). */
 void ur__sched_run(struct ur_loop *l);
 void ur__tasks_teardown(struct ur_loop *l);
-void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, uint16_t kind);
+void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, unsigned kind);
 int ur__task_cancel_future(struct ur_future *f);
 void ur__locals_cancel(struct ur_loop *l);
 
@@ -427,41 +486,61 @@ static inline bool ur__supports(const struct ur_loop *l, unsigned op)
 }
 
 /*
- * Starting an operation, inlined into every start call of core/io.c: the common case (one SQE,
- * room in the SQ) costs a few compares and liburing's get_sqe; chains and a full SQ take the
- * slow path. Returns 0, -EBUSY, UR_ELOOPCLOSED, -EOPNOTSUPP, -ENOMEM.
+ * Starting an operation of kind @kind (core/ops.h), inlined into every start call: with @kind a
+ * constant the row's lookups fold away, and the common case (one SQE, room in the SQ) costs a
+ * few compares and liburing's get_sqe; chains, deadlines and a full SQ take the slow path.
+ * Returns 0, -EBUSY, UR_ELOOPCLOSED, -EOPNOTSUPP, -EINVAL (a deadline on a NODL kind), -ENOMEM.
  */
-static inline int ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned opcode,
-                               unsigned naux, struct ur__op *op)
+static inline __attribute__((always_inline)) int
+ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned kind, struct ur__op *op)
 {
 	UR__ASSERT_OWNER(l);
 	if (f->state_ == UR_FUTURE_PENDING)
 		return -EBUSY;
 	if (l->closing)
 		return UR_ELOOPCLOSED;
-	if (!ur__supports(l, opcode))
+	if (!ur__supports(l, ur__ops[kind].opcode))
 		return -EOPNOTSUPP;
-	if (naux == 0 && !(f->flags_ & UR__F_DEADLINE) && l->bl_len == 0 &&
-	    (op->sqe = io_uring_get_sqe(&l->ring))) {
-		op->queued = false;
-		op->aux = op->lt = NULL;
+	bool aux = ur__op_traits(kind) & UR__OPF_AUX;
+	op->kind = (uint8_t)kind;
+	op->queued = false;
+	op->aux = op->lt = NULL;
+	if (!aux && !(f->flags_ & UR__F_DEADLINE) && l->bl_len == 0 &&
+	    (op->sqe = io_uring_get_sqe(&l->ring)))
 		return 0;
-	}
-	return ur__op_begin_slow(l, f, naux, op);
+	/* @op itself never leaves this inline code, so its kind stays a constant for ur__op_end. */
+	struct io_uring_sqe *s[UR__MAX_CHAIN];
+	int ret = ur__op_begin_slow(l, f, kind, s);
+	if (ret < 0)
+		return ret;
+	op->queued = ret == 1;
+	op->aux = aux ? s[0] : NULL;
+	op->sqe = s[aux];
+	op->lt = (f->flags_ & UR__F_DEADLINE) ? s[aux + 1] : NULL;
+	return 0;
 }
 
-/* Commits what ur__op_begin reserved and the start call prepped: tags, links, counters. */
-static inline int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__op *op)
+/*
+ * Commits what ur__op_begin reserved and the start call prepped: tags, links, counters. Forced
+ * inline, as ur__op_begin is: the start call's kind must reach here as a constant.
+ */
+static inline __attribute__((always_inline)) int ur__op_end(struct ur_loop *l, struct ur_future *f,
+                                                            struct ur__op *op)
 {
 #if UR_FAULT_INJECTION
 	int fault = l->fault ? ur__fault_start(l, f, op) : 0;
 	if (fault < 0)
 		return fault;
 #endif
-	uint16_t keep = f->flags_ & (UR__F_INTERNAL | UR__F_MULTI | UR__F_ALL | UR__F_SENDBUF);
+	unsigned traits = ur__op_traits(op->kind);
+	uint16_t keep = f->flags_ & UR__F_INTERNAL;
 	unsigned owed = 1;
 
-	f->op_ = op->sqe->opcode;
+	if (traits & (UR__OPF_MULTI | UR__OPF_NOTIF))
+		keep |= UR__F_MANY;
+	if (traits & UR__OPF_FIX)
+		keep |= UR__F_FIXUP;
+	f->op_ = op->kind;
 	f->loop_ = l;
 	f->res = 0;
 	f->cqe_flags = 0;
@@ -474,13 +553,11 @@ static inline int ur__op_end(struct ur_loop *l, struct ur_future *f, struct ur__
 	io_uring_sqe_set_data64(op->sqe, ur__ud(f, UR__TAG_MAIN));
 	if (op->lt) {
 		op->sqe->flags |= IOSQE_IO_LINK;
-		io_uring_prep_link_timeout(op->lt, (struct __kernel_timespec *)f->ts_, 0);
+		io_uring_prep_link_timeout(op->lt, &ur__sc(f)->dl.ts, 0);
 		io_uring_sqe_set_data64(op->lt, ur__ud(f, UR__TAG_LT));
 		keep |= UR__F_LINKED;
 		owed++;
 	}
-	if (f->op_ == IORING_OP_TIMEOUT || f->op_ == IORING_OP_ASYNC_CANCEL)
-		keep |= UR__F_FIXUP;
 	f->flags_ = keep | (op->queued ? UR__F_QUEUED : 0);
 	f->owed_ = owed;
 	f->state_ = UR_FUTURE_PENDING;

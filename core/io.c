@@ -25,7 +25,7 @@ static unsigned rw_len(size_t len)
 int ur_nop_start(struct ur_loop *l, struct ur_future *f)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_NOP, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_NOP, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_nop(op.sqe);
@@ -36,7 +36,7 @@ int ur_read_start(struct ur_loop *l, struct ur_future *f, int fd, void *buf, siz
                   uint64_t off)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_READ, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_READ, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_read(op.sqe, fd, buf, rw_len(len), off);
@@ -48,7 +48,7 @@ int ur_write_start(struct ur_loop *l, struct ur_future *f, int fd, const void *b
                    uint64_t off)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_WRITE, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_WRITE, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_write(op.sqe, fd, buf, rw_len(len), off);
@@ -59,7 +59,7 @@ int ur_readv_start(struct ur_loop *l, struct ur_future *f, int fd, const struct 
                    unsigned iovcnt, uint64_t off)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_READV, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_READV, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_readv(op.sqe, fd, iov, iovcnt, off);
@@ -72,7 +72,7 @@ int ur_writev_start(struct ur_loop *l, struct ur_future *f, int fd, const struct
                     unsigned iovcnt, uint64_t off)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_WRITEV, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_WRITEV, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_writev(op.sqe, fd, iov, iovcnt, off);
@@ -83,7 +83,7 @@ int ur_openat_start(struct ur_loop *l, struct ur_future *f, int dfd, const char 
                     mode_t mode)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_OPENAT, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_OPENAT, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_openat(op.sqe, dfd, path, flags | O_CLOEXEC, mode);
@@ -93,7 +93,7 @@ int ur_openat_start(struct ur_loop *l, struct ur_future *f, int dfd, const char 
 int ur_close_start(struct ur_loop *l, struct ur_future *f, int fd)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_CLOSE, 1, &op);
+	int ret = ur__op_begin(l, f, UR__OP_CLOSE, &op);
 	if (ret)
 		return ret;
 	/* Hard-linked before the close, so pending operations cannot pin the file open. */
@@ -106,7 +106,7 @@ int ur_close_start(struct ur_loop *l, struct ur_future *f, int fd)
 int ur_fsync_start(struct ur_loop *l, struct ur_future *f, int fd, int datasync)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_FSYNC, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_FSYNC, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_fsync(op.sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
@@ -117,7 +117,7 @@ int ur_statx_start(struct ur_loop *l, struct ur_future *f, int dfd, const char *
                    unsigned mask, struct statx *out)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_STATX, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_STATX, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_statx(op.sqe, dfd, path, flags, mask, out);
@@ -129,7 +129,7 @@ int ur_fallocate_start(struct ur_loop *l, struct ur_future *f, int fd, int mode,
                        uint64_t len)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_FALLOCATE, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_FALLOCATE, &op);
 	if (ret)
 		return ret;
 	/* liburing 2.3 squeezes the length through an int; describe the SQE directly instead. */
@@ -141,7 +141,7 @@ int ur_fallocate_start(struct ur_loop *l, struct ur_future *f, int fd, int mode,
 int ur_unlinkat_start(struct ur_loop *l, struct ur_future *f, int dfd, const char *path, int flags)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_UNLINKAT, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_UNLINKAT, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_unlinkat(op.sqe, dfd, path, flags);
@@ -152,7 +152,7 @@ int ur_renameat_start(struct ur_loop *l, struct ur_future *f, int olddfd, const 
                       int newdfd, const char *newpath, unsigned flags)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_RENAMEAT, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_RENAMEAT, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_renameat(op.sqe, olddfd, oldpath, newdfd, newpath, flags);
@@ -162,7 +162,7 @@ int ur_renameat_start(struct ur_loop *l, struct ur_future *f, int olddfd, const 
 int ur_mkdirat_start(struct ur_loop *l, struct ur_future *f, int dfd, const char *path, mode_t mode)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_MKDIRAT, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_MKDIRAT, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_mkdirat(op.sqe, dfd, path, mode);
@@ -172,7 +172,7 @@ int ur_mkdirat_start(struct ur_loop *l, struct ur_future *f, int dfd, const char
 int ur_socket_start(struct ur_loop *l, struct ur_future *f, int domain, int type, int protocol)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_SOCKET, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_SOCKET, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_socket(op.sqe, domain, type | SOCK_CLOEXEC, protocol, 0);
@@ -183,7 +183,7 @@ int ur_connect_start(struct ur_loop *l, struct ur_future *f, int fd, const struc
                      socklen_t addrlen)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_CONNECT, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_CONNECT, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_connect(op.sqe, fd, addr, addrlen);
@@ -194,7 +194,7 @@ int ur_accept_start(struct ur_loop *l, struct ur_future *f, int fd, struct socka
                     socklen_t *addrlen, int flags)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_ACCEPT, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_ACCEPT, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_accept(op.sqe, fd, addr, addrlen, flags | SOCK_CLOEXEC);
@@ -206,13 +206,10 @@ int ur_accept_start(struct ur_loop *l, struct ur_future *f, int fd, struct socka
 int ur_accept_multishot_start(struct ur_loop *l, struct ur_future *f, int fd, int flags)
 {
 	struct ur__op op;
-	if (f->state_ != UR_FUTURE_PENDING && (f->flags_ & UR__F_DEADLINE))
-		return -EINVAL;
-	int ret = ur__op_begin(l, f, IORING_OP_ACCEPT, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_ACCEPT_MULTI, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_multishot_accept(op.sqe, fd, NULL, NULL, flags | SOCK_CLOEXEC);
-	f->flags_ |= UR__F_MULTI;
 	return ur__op_end(l, f, &op);
 }
 
@@ -220,7 +217,7 @@ int ur_send_start(struct ur_loop *l, struct ur_future *f, int fd, const void *bu
                   int flags)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_SEND, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_SEND, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_send(op.sqe, fd, buf, rw_len(len), flags);
@@ -230,7 +227,7 @@ int ur_send_start(struct ur_loop *l, struct ur_future *f, int fd, const void *bu
 int ur_recv_start(struct ur_loop *l, struct ur_future *f, int fd, void *buf, size_t len, int flags)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_RECV, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_RECV, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_recv(op.sqe, fd, buf, rw_len(len), flags);
@@ -242,7 +239,7 @@ int ur_sendmsg_start(struct ur_loop *l, struct ur_future *f, int fd, const struc
                      int flags)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_SENDMSG, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_SENDMSG, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_sendmsg(op.sqe, fd, msg, (unsigned)flags);
@@ -252,7 +249,7 @@ int ur_sendmsg_start(struct ur_loop *l, struct ur_future *f, int fd, const struc
 int ur_recvmsg_start(struct ur_loop *l, struct ur_future *f, int fd, struct msghdr *msg, int flags)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_RECVMSG, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_RECVMSG, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_recvmsg(op.sqe, fd, msg, (unsigned)flags);
@@ -268,7 +265,7 @@ int ur_recvmsg_start(struct ur_loop *l, struct ur_future *f, int fd, struct msgh
 int ur_shutdown_start(struct ur_loop *l, struct ur_future *f, int fd, int how)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_SHUTDOWN, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_SHUTDOWN, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_shutdown(op.sqe, fd, how);
@@ -278,7 +275,7 @@ int ur_shutdown_start(struct ur_loop *l, struct ur_future *f, int fd, int how)
 int ur_poll_start(struct ur_loop *l, struct ur_future *f, int fd, unsigned events)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_POLL_ADD, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_POLL, &op);
 	if (ret)
 		return ret;
 	io_uring_prep_poll_add(op.sqe, fd, events);
@@ -287,19 +284,18 @@ int ur_poll_start(struct ur_loop *l, struct ur_future *f, int fd, unsigned event
 
 /*
  * The kernel counts what it cancels; multishot recvs waiting in urio for a buffer are cancelled
- * here and their number, kept in the future's aux_ until completion, is added to the kernel's.
+ * here and their number, kept in the future's scratch until completion, is added to the kernel's.
  */
 int ur_cancel_fd_start(struct ur_loop *l, struct ur_future *f, int fd, int all)
 {
 	struct ur__op op;
-	int ret = ur__op_begin(l, f, IORING_OP_ASYNC_CANCEL, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_CANCEL_FD, &op);
 	if (ret)
 		return ret;
 	unsigned local = ur__bufring_cancel_fd(l, fd, !all);
 	/* Without @all, one found here is the one: the kernel is asked about an fd of -1. */
 	io_uring_prep_cancel_fd(op.sqe, local && !all ? -1 : fd, all ? IORING_ASYNC_CANCEL_ALL : 0);
-	f->aux_ = (void *)(uintptr_t)local;
-	if (all)
-		f->flags_ |= UR__F_ALL;
+	ur__sc(f)->dl.cancel_fd.local = local;
+	ur__sc(f)->dl.cancel_fd.all = all != 0;
 	return ur__op_end(l, f, &op);
 }

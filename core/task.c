@@ -42,13 +42,13 @@ struct ur_future *ur_task_future(struct ur_task *t)
 
 /*
  * A future completed by urio or the program, not the kernel: pending until ur__complete_local().
- * @kind is UR__F_LOCAL or UR__F_TASK.
+ * @kind is one of the LOCAL rows of core/ops.h.
  */
-void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, uint16_t kind)
+void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, unsigned kind)
 {
-	uint16_t keep = (f->flags_ & UR__F_INTERNAL) | kind;
+	uint16_t keep = f->flags_ & UR__F_INTERNAL;
 	f->loop_ = l;
-	f->op_ = IORING_OP_NOP;
+	f->op_ = (uint8_t)kind;
 	f->res = 0;
 	f->cqe_flags = 0;
 	f->owed_ = 0;
@@ -224,7 +224,7 @@ int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
 	t->deadline = UR_NO_DEADLINE;
 	t->state = T_NEW;
 	ur_future_init(&t->fut, NULL, NULL);
-	ur__future_begin_local(l, &t->fut, UR__F_TASK);
+	ur__future_begin_local(l, &t->fut, UR__OP_TASK);
 	t->all_next = l->tasks;
 	if (l->tasks)
 		l->tasks->all_prev = &t->all_next;

@@ -33,8 +33,6 @@ int ur_timeout_start(struct ur_loop *l, struct ur_future *f, uint64_t ns, unsign
 		return -EINVAL;
 	if ((flags & UR_TIMEOUT_BOOTTIME) && (flags & UR_TIMEOUT_REALTIME))
 		return -EINVAL;
-	if (f->state_ != UR_FUTURE_PENDING && (f->flags_ & UR__F_DEADLINE))
-		return -EINVAL; /* the deadline's timespec and ours share the future's storage */
 	if (flags & UR_TIMEOUT_ABS)
 		kflags |= IORING_TIMEOUT_ABS;
 	if (flags & UR_TIMEOUT_BOOTTIME)
@@ -42,12 +40,12 @@ int ur_timeout_start(struct ur_loop *l, struct ur_future *f, uint64_t ns, unsign
 	if (flags & UR_TIMEOUT_REALTIME)
 		kflags |= IORING_TIMEOUT_REALTIME;
 
-	int ret = ur__op_begin(l, f, IORING_OP_TIMEOUT, 0, &op);
+	int ret = ur__op_begin(l, f, UR__OP_TIMEOUT, &op);
 	if (ret)
 		return ret;
-	f->ts_[0] = (int64_t)(ns / UR_SEC);
-	f->ts_[1] = (int64_t)(ns % UR_SEC);
-	io_uring_prep_timeout(op.sqe, (struct __kernel_timespec *)f->ts_, 0, kflags);
+	ur__sc(f)->timeout.tv_sec = (long long)(ns / UR_SEC);
+	ur__sc(f)->timeout.tv_nsec = (long long)(ns % UR_SEC);
+	io_uring_prep_timeout(op.sqe, &ur__sc(f)->timeout, 0, kflags);
 	return ur__op_end(l, f, &op);
 }
 

@@ -49,17 +49,16 @@ struct ur_future {
 	int32_t res;        /* the kernel's result: >= 0 value, < 0 -errno (or UR_E*) */
 	uint32_t cqe_flags; /* IORING_CQE_F_* of the latest completion */
 
-	/* private: urio's bookkeeping, do not touch */
+	/* private: urio's bookkeeping, do not touch (the layout is fixed: 72 bytes, align 8) */
 	uint8_t state_;
-	uint8_t op_;
+	uint8_t op_; /* which operation */
 	uint16_t flags_;
 	uint32_t owed_; /* completions still owed by the kernel for this start */
 	ur_callback_fn *cb_;
 	void *arg_;
 	struct ur_loop *loop_;
 	struct ur_future *next_;
-	int64_t ts_[2]; /* timespec of a timeout or of a linked deadline */
-	void *aux_;     /* per-operation extra (buffer ring of a multishot recv) */
+	uint64_t scratch_[3]; /* the operation's own state (a deadline's timespec, ...) */
 };
 
 /*
