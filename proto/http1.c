@@ -586,6 +586,11 @@ bool ur_http1_chunked_done(const struct ur_http1_chunked *d)
 	return d->state == CH_DONE;
 }
 
+uint32_t ur_http1_chunked_trailer_len(const struct ur_http1_chunked *d)
+{
+	return d->trailer;
+}
+
 static int hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')

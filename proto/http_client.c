@@ -529,6 +529,53 @@ static void eat(struct xreq *x, size_t n)
 	x->r->stats.bytes_received += n;
 }
 
+/*
+ * Turns the raw trailer section @t[0..@len) (field lines checked by the chunked decoder, then
+ * the final CRLF) into the response's trailer fields, in one block the response owns.
+ */
+static int keep_trailers(struct ur_http_response *r, const char *t, size_t len)
+{
+	size_t n = 0;
+	for (size_t i = 0; i + 1 < len; i++)
+		if (t[i] == '\r' && t[i + 1] == '\n')
+			n++;
+	if (n <= 1)
+		return 0; /* only the final CRLF */
+	n--;
+	char *m = malloc(n * sizeof(struct ur_http_header) + len);
+	if (!m)
+		return -ENOMEM;
+	struct ur_http_header *h = (struct ur_http_header *)(void *)m;
+	char *p = m + n * sizeof(*h);
+	size_t k = 0, i = 0;
+	while (k < n) {
+		const char *line = t + i, *cr = memchr(line, '\r', len - i);
+		const char *colon = memchr(line, ':', (size_t)(cr - line));
+		const char *v = colon + 1, *ve = cr;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		h[k].name = p;
+		h[k].name_len = (size_t)(colon - line);
+		memcpy(p, line, h[k].name_len);
+		p += h[k].name_len;
+		*p++ = 0;
+		h[k].value = p;
+		h[k].value_len = (size_t)(ve - v);
+		memcpy(p, v, h[k].value_len);
+		p += h[k].value_len;
+		*p++ = 0;
+		k++;
+		i = (size_t)(cr - t) + 2;
+	}
+	free(r->tmem_);
+	r->tmem_ = m;
+	r->trailers = h;
+	r->num_trailers = n;
+	return 0;
+}
+
 /* Chooses the decoder for the response's codings; none when decoding is off or not needed. */
 static int pick_decoder(struct xreq *x, const struct ur_http1_framing *fr)
 {
@@ -608,6 +655,8 @@ static int read_body(struct xreq *x, const struct ur_http1_framing *fr, bool *ex
 		}
 	} else if (fr->body == UR_HTTP1_BODY_CHUNKED) {
 		struct ur_http1_chunked d;
+		char *tr = NULL; /* the trailer section as it arrives (bounded by the decoder) */
+		size_t trlen = 0;
 		ur_http1_chunked_init(&d, &x->c->lim_);
 		while (!ur_http1_chunked_done(&d)) {
 			size_t len;
@@ -622,15 +671,35 @@ static int read_body(struct xreq *x, const struct ur_http1_framing *fr, bool *ex
 			}
 			const char *data;
 			size_t dlen;
+			uint32_t t0 = ur_http1_chunked_trailer_len(&d);
 			ssize_t used = ur_http1_chunked_decode(&d, buf, len, &data, &dlen);
-			if (used < 0)
+			if (used < 0) {
+				free(tr);
 				return (int)used;
+			}
+			size_t tn = ur_http1_chunked_trailer_len(&d) - t0;
+			if (tn && !x->discard) {
+				char *b = realloc(tr, trlen + tn);
+				if (!b) {
+					free(tr);
+					return -ENOMEM;
+				}
+				tr = b;
+				memcpy(tr + trlen, buf + used - tn, tn);
+				trlen += tn;
+			}
 			if (dlen)
 				r = deliver(x, data, dlen);
 			eat(x, (size_t)used);
-			if (r < 0)
+			if (r < 0) {
+				free(tr);
 				return r;
+			}
 		}
+		r = tr ? keep_trailers(x->r, tr, trlen) : 0;
+		free(tr);
+		if (r < 0)
+			return r;
 	} else { /* UR_HTTP1_BODY_CLOSE: until the server closes; over TLS only at close_notify */
 		for (;;) {
 			size_t len;
@@ -676,6 +745,10 @@ static void reset_response(struct xreq *x)
 	r->num_headers = 0;
 	r->reason = NULL;
 	r->url = NULL;
+	free(r->tmem_);
+	r->tmem_ = NULL;
+	r->trailers = NULL;
+	r->num_trailers = 0;
 	r->status = 0;
 	r->minor_version = 0;
 	r->decoded = false;
@@ -1048,6 +1121,10 @@ void ur_http_response_init(struct ur_http_response *r)
 void ur_http_response_free(struct ur_http_response *r)
 {
 	free(r->mem_); /* headers, reason and url */
+	free(r->tmem_);
+	r->tmem_ = NULL;
+	r->trailers = NULL;
+	r->num_trailers = 0;
 	if (r->sink == UR_HTTP_SINK_MEMORY)
 		free(r->body);
 	r->mem_ = NULL;

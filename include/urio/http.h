@@ -234,6 +234,11 @@ struct ur_http_response {
 	/* Header fields as received, names and values NUL-terminated; owned by the response. */
 	struct ur_http_header *headers;
 	size_t num_headers;
+	/* Trailer fields of a chunked body (RFC 9112 §7.1.2), as received, NUL-terminated; owned
+	   by the response. Kept apart from the headers: a trailer may not be trusted like a header
+	   field (RFC 9110 §6.5.1); look one up with ur_http_header_find(). NULL / 0 when none. */
+	struct ur_http_header *trailers;
+	size_t num_trailers;
 	char *body; /* SINK_MEMORY: the body, NUL-terminated (not counted), "" if empty; owned */
 	uint64_t body_len; /* body bytes delivered to the sink (decoded when decoding is on) */
 	bool decoded;      /* the body was gzip/deflate-decoded (Content-Encoding still says so) */
@@ -243,12 +248,14 @@ struct ur_http_response {
 	/* private */
 	void *mem_;
 	size_t body_cap_;
+	void *tmem_;
 };
 
 /* Sets @r up with the defaults above (memory sink). Never fails. */
 UR_EXPORT void ur_http_response_init(struct ur_http_response *r);
 
-/* Frees what the response owns (headers, reason, body, url); the sink settings are kept. */
+/* Frees what the response owns (headers, trailers, reason, body, url); the sink settings are
+   kept. */
 UR_EXPORT void ur_http_response_free(struct ur_http_response *r);
 
 /*

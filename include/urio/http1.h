@@ -205,6 +205,14 @@ UR_EXPORT ssize_t ur_http1_chunked_decode(struct ur_http1_chunked *d, const char
 UR_EXPORT bool ur_http1_chunked_done(const struct ur_http1_chunked *d);
 
 /*
+ * Bytes of the trailer section (its fields and the final CRLF) consumed so far. They are always
+ * the last bytes a ur_http1_chunked_decode() call consumed, so a caller that wants the trailer
+ * fields copies the last (this count's growth) bytes of each call's span: they are checked
+ * field lines ("name:value" with optional whitespace, CRLF-terminated), then the final CRLF.
+ */
+UR_EXPORT uint32_t ur_http1_chunked_trailer_len(const struct ur_http1_chunked *d);
+
+/*
  * Finds the first header field named @name (NUL-terminated, compared ASCII case-insensitively)
  * at index @from or later in @h[0..@n). Returns its index, or -1. All values of a repeated field:
  *   for (ssize_t i = ur_http_header_find(h, n, "set-cookie", 0); i >= 0;

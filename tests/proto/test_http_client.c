@@ -166,6 +166,39 @@ Test(http_client, chunked_with_extensions_and_trailers)
 	    0);
 	cr_assert_str_eq(u.r[0].body, "hello world");
 	cr_assert_eq(u.r[0].body_len, 11);
+	cr_assert_eq(u.r[0].num_trailers, 1);
+	cr_assert_str_eq(u.r[0].trailers[0].name, "X-Trailer");
+	cr_assert_str_eq(u.r[0].trailers[0].value, "t");
+	cr_assert_eq(u.r[0].trailers[0].value_len, 1);
+	cr_assert_null(ur_http_response_header(&u.r[0], "x-trailer"), "trailers are not headers");
+	run_free(&u);
+
+	/* no trailer fields: none reported */
+	memset(&u, 0, sizeof(u));
+	ASSERT_RES(get_once(SCRIPT({FS_REQ}, {FS_SEND, "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+	                                               "chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"}),
+	                    &u),
+	           0);
+	cr_assert_str_eq(u.r[0].body, "hi");
+	cr_assert_eq(u.r[0].num_trailers, 0);
+	cr_assert_null(u.r[0].trailers);
+	run_free(&u);
+
+	/* two fields with optional whitespace, arriving a byte at a time */
+	memset(&u, 0, sizeof(u));
+	ASSERT_RES(
+	    get_once(SCRIPT({FS_REQ},
+	                    {FS_SEND, "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+	                              "chunked\r\n\r\n2\r\nhi\r\n"},
+	                    {FS_DRIP, "0\r\nDigest:  sha-256=abc \r\nx-n:\t7\r\n\r\n", 0, 1}),
+	             &u),
+	    0);
+	cr_assert_eq(u.r[0].num_trailers, 2);
+	cr_assert_str_eq(u.r[0].trailers[0].name, "Digest");
+	cr_assert_str_eq(u.r[0].trailers[0].value, "sha-256=abc");
+	cr_assert_str_eq(u.r[0].trailers[1].name, "x-n");
+	cr_assert_str_eq(u.r[0].trailers[1].value, "7");
+	cr_assert_eq(ur_http_header_find(u.r[0].trailers, u.r[0].num_trailers, "X-N", 0), 1);
 	run_free(&u);
 }
 
