@@ -156,6 +156,7 @@ struct ur_loop {
 	                       written once, read by wakers on other threads */
 	uint64_t wake_buf;
 	struct ur_future wake_f;
+	bool wake_lost; /* wake_f could not be re-armed (ENOMEM): re-armed each turn, no blocking */
 
 	struct ur_bufring *bufrings; /* live buffer rings, freed at teardown */
 	struct ur_future *locals;    /* pending program-completed futures (ur_future_begin) */

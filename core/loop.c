@@ -201,8 +201,13 @@ static void wake_cb(struct ur_future *f, void *arg)
 	struct ur_loop *l = arg;
 	(void)f;
 	run_posts(l);
-	if (!l->closing)
-		wake_arm(l); /* only fails on ENOMEM; posts then wait for the next completion */
+	/*
+	 * Only fails on ENOMEM. Unarmed, a post's eventfd write wakes nobody: ur_loop_run() then
+	 * retries the arm each turn and does not sleep in the kernel until it holds, so a post is
+	 * never stranded behind a loop that waits for nothing else.
+	 */
+	if (!l->closing && wake_arm(l) < 0)
+		l->wake_lost = true;
 }
 
 /*
@@ -323,8 +328,11 @@ static int run(struct ur_loop *l, enum ur_run_mode mode, bool (*until)(const voi
 	for (;;) {
 		if (until && until(arg))
 			break;
-		bool block = mode != UR_RUN_NOWAIT && !ran_first && has_work(l) && !l->ready_head &&
-		             !l->runq_head && !l->stopping && io_uring_cq_ready(&l->ring) == 0 &&
+		if (l->wake_lost && !l->closing && wake_arm(l) == 0)
+			l->wake_lost = false;
+		bool block = mode != UR_RUN_NOWAIT && !ran_first && !l->wake_lost && has_work(l) &&
+		             !l->ready_head && !l->runq_head && !l->stopping &&
+		             io_uring_cq_ready(&l->ring) == 0 &&
 		             !atomic_load_explicit(&l->posts, memory_order_relaxed);
 		if (!(l->ring.features & IORING_FEAT_EXT_ARG))
 			ur__timers_arm(l);

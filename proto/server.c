@@ -88,6 +88,7 @@ struct ur_server {
 
 static void arm_accept(struct srv_loop *sl);
 static void maybe_finish(struct srv_loop *sl);
+static void backoff(struct srv_loop *sl);
 
 /* --- connections ------------------------------------------------------------------------------ */
 
@@ -213,12 +214,22 @@ static void on_accept(struct ur_future *f, void *arg)
 	/* EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED...: wait a little, then accept again */
 	atomic_fetch_add_explicit(&sv->accept_errors, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&sv->accept_backoffs, 1, memory_order_relaxed);
+	backoff(sl);
+}
+
+/* Accepts again after a pause that doubles up to BACKOFF_MAX: no busy loop on EMFILE or ENOMEM. */
+static void backoff(struct srv_loop *sl)
+{
 	sl->backoff_ns = sl->backoff_ns ? sl->backoff_ns * 2 : BACKOFF_MIN;
 	if (sl->backoff_ns > BACKOFF_MAX)
 		sl->backoff_ns = BACKOFF_MAX;
 	ur_future_init(&sl->backoff, on_backoff, sl);
-	if (ur_timeout_start(sl->loop, &sl->backoff, sl->backoff_ns, 0) < 0)
-		arm_accept(sl); /* the loop is closing: the accept start fails too */
+	if (ur_timeout_start(sl->loop, &sl->backoff, sl->backoff_ns, 0) < 0) {
+		/* ENOMEM, or the loop is closing: nothing is left armed. The server stops accepting
+		 * on this loop (a stop still finishes it); a later completion does not revive it.
+		 */
+		atomic_fetch_add_explicit(&sl->sv->accept_errors, 1, memory_order_relaxed);
+	}
 }
 
 static void arm_accept(struct srv_loop *sl)
@@ -230,6 +241,12 @@ static void arm_accept(struct srv_loop *sl)
 	else
 		r = ur_accept_multishot_start(sl->loop, &sl->acc, sl->lfd, 0);
 	sl->acc_armed = r == 0;
+	/* A refused start (ENOMEM) would leave nothing armed and the listener deaf: retry later. */
+	if (r < 0 && sl->started && !sl->stopping) {
+		atomic_fetch_add_explicit(&sl->sv->accept_errors, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&sl->sv->accept_backoffs, 1, memory_order_relaxed);
+		backoff(sl);
+	}
 }
 
 /* --- start, stop, finish ---------------------------------------------------------------------- */

@@ -39,10 +39,18 @@ static int arm_deadline(const struct ur_stream *s)
 	return 0;
 }
 
+/* -EINTR moved nothing (io-wq's interrupted wait): retried here, as PEP 475 does, so that no
+ * stream call hands it to its caller with part of a transfer done. */
 static ssize_t plain_read(struct ur_stream *s, void *buf, size_t len)
 {
-	int r = arm_deadline(s);
-	return r < 0 ? r : ur_recv(s->fd, buf, len, 0);
+	ssize_t n;
+	do {
+		int r = arm_deadline(s);
+		if (r < 0)
+			return r;
+		n = ur_recv(s->fd, buf, len, 0);
+	} while (n == -EINTR);
+	return n;
 }
 
 static ssize_t plain_writev(struct ur_stream *s, const struct iovec *iov, unsigned iovcnt)
@@ -65,6 +73,8 @@ static ssize_t plain_writev(struct ur_stream *s, const struct iovec *iov, unsign
 			struct msghdr msg = {.msg_iov = v, .msg_iovlen = n};
 			int r = arm_deadline(s);
 			ssize_t sent = r < 0 ? r : ur_sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+			if (sent == -EINTR)
+				continue; /* nothing left: retried, as plain_read does */
 			if (sent < 0)
 				return sent;
 			if (sent == 0)

@@ -285,6 +285,8 @@ static int send_all(struct tls *t, const char *buf, size_t len)
 		ssize_t n = ur_send(t->fd, buf + off, len - off, MSG_NOSIGNAL);
 		if (unpin(t))
 			return TLS_GONE;
+		if (n == -EINTR)
+			continue; /* nothing was sent (PEP 475): send it again */
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
@@ -387,15 +389,19 @@ static int recv_more(struct tls *t)
 	t->busy++;
 	if (t->in_len == 0 && !(t->ctx->flags & UR_TLS_KEEP_BUFFERS)) {
 		if (t->in) {
-			r = arm_deadline(t);
-			n = r < 0 ? r : ur_recv(t->fd, t->in, TLS_IN_CAP, MSG_DONTWAIT);
+			do {
+				r = arm_deadline(t);
+				n = r < 0 ? r : ur_recv(t->fd, t->in, TLS_IN_CAP, MSG_DONTWAIT);
+			} while (n == -EINTR && !t->released);
 			if (t->released || n != -EAGAIN)
 				goto done;
 			free(t->in);
 			t->in = NULL;
 		}
-		r = arm_deadline(t);
-		n = r < 0 ? r : ur_poll(t->fd, POLLIN);
+		do {
+			r = arm_deadline(t);
+			n = r < 0 ? r : ur_poll(t->fd, POLLIN);
+		} while (n == -EINTR && !t->released);
 		if (t->released || n < 0)
 			goto done;
 	}
@@ -403,8 +409,11 @@ static int recv_more(struct tls *t)
 		n = -ENOMEM;
 		goto done;
 	}
-	r = arm_deadline(t);
-	n = r < 0 ? r : ur_recv(t->fd, t->in + t->in_len, TLS_IN_CAP - t->in_len, 0);
+	/* -EINTR moved nothing: retried, so that no TLS call ends with it (PEP 475) */
+	do {
+		r = arm_deadline(t);
+		n = r < 0 ? r : ur_recv(t->fd, t->in + t->in_len, TLS_IN_CAP - t->in_len, 0);
+	} while (n == -EINTR && !t->released);
 done:
 	t->receiving = false;
 	if (unpin(t))

@@ -57,11 +57,13 @@ static inline bool t_fault_active(void)
 	return UR_FAULT_INJECTION && seed && *seed;
 }
 
-static inline void t_fault_unsafe(const char *classes, const char *why)
+/* Turns @classes off in UR_FAULT_SPEC; false if that leaves none on (the spec is then unchanged).
+ */
+static inline bool t_fault_narrow(const char *classes)
 {
 	static const char *const names[] = {UR__FAULT_NAMES};
 	if (!t_fault_active())
-		return;
+		return true;
 	const char *spec = getenv("UR_FAULT_SPEC");
 	if (!spec || !*spec || !strcmp(spec, "all"))
 		spec = UR__FAULT_ALL;
@@ -78,9 +80,27 @@ static inline void t_fault_unsafe(const char *classes, const char *why)
 			         left[0] ? "," : "", names[i]);
 	}
 	if (!left[0])
-		cr_skip_test("fault injection: cannot hold under %s: %s", classes, why);
+		return false;
 	setenv("UR_FAULT_SPEC", left, 1);
+	return true;
 }
+
+static inline void t_fault_unsafe(const char *classes, const char *why)
+{
+	if (!t_fault_narrow(classes))
+		cr_skip_test("fault injection: cannot hold under %s: %s", classes, why);
+}
+
+#ifdef T_FAULT_UNSAFE_FILE
+/*
+ * The file's classes are off for every loop of the process, those the library makes itself (the
+ * server helper's threads) too: narrowed before any test runs; t_loop() skips if none is left.
+ */
+__attribute__((constructor)) static void t_fault_unsafe_file(void)
+{
+	t_fault_narrow(T_FAULT_UNSAFE_FILE);
+}
+#endif
 
 /* In a fault build, a failed test prints how to replay it: the seed, rate and classes. */
 ReportHook(POST_TEST)(struct criterion_test_stats *st)

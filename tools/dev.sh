@@ -2,8 +2,9 @@
 # tools/dev.sh - the developer's entry point.
 #
 #   tools/dev.sh test      install what is missing, build, run every test (plain and ASan/UBSan
-#                          builds, the suites under valgrind, the fault-injection passes and the
-#                          ThreadSanitizer pass); ends with "N passed, N failed"
+#                          builds, the suites under valgrind, the fault-injection passes, the
+#                          ThreadSanitizer pass and each fuzz target for UR_FUZZ_SECS, default 30 s);
+#                          ends with "N passed, N failed"
 #   tools/dev.sh build     install what is missing and build (build/)
 #   tools/dev.sh asan      the ASan/UBSan build and its tests only (build-asan/)
 #   tools/dev.sh valgrind  the suites under valgrind only
@@ -19,8 +20,8 @@
 #                          build-fuzz/artifacts/ (copy those into tests/fuzz/corpus/<target>/)
 #
 # Needs Debian or Ubuntu; as root it installs missing packages with apt-get, otherwise it says
-# which ones to install. Set UR_SKIP_VALGRIND=1, UR_SKIP_FAULT=1 or UR_SKIP_TSAN=1 to leave that
-# pass out of `test`.
+# which ones to install. Set UR_SKIP_VALGRIND=1, UR_SKIP_FAULT=1, UR_SKIP_TSAN=1 or UR_SKIP_FUZZ=1 to
+# leave that pass out of `test`.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -111,12 +112,10 @@ run_tests() { # DIR [meson test args...]
 	return $rc
 }
 
-# Fault passes over the suites that make loops (ctx makes none), with the classes they hold under
-# so far; enomem and reset run in test_fault (engine tests and chaos), which sets its own. What is
-# left to mark per test: docs/reliability.md, "Not yet".
-fault_core_tests=(future loop file socket bufring cancel timer task edges fault limits)
-fault_core_spec="short,eintr,eagain,enobufs,delay"
-fault_proto_spec="short,eagain,enobufs,delay"
+# Fault passes over the suites that make loops (ctx makes none), every class on: a test that
+# cannot hold under a class turns that class off for itself (t_fault_unsafe, tests/helpers.h).
+fault_core_tests=(future loop file socket bufring cancel timer task edges fault limits scope group)
+fault_spec=all
 
 fault_passes() {
 	setup build-fault -Dfault_injection=true -Dbench=false
@@ -124,10 +123,10 @@ fault_passes() {
 	for seed in ${UR_FAULT_SEEDS:-1 2 3}; do
 		echo "dev.sh: fault pass UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 (a failed test prints its replay)" >&2
 		suffix="-fault$seed"
-		UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 UR_FAULT_SPEC=$fault_core_spec \
+		UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 UR_FAULT_SPEC=$fault_spec \
 			run_tests build-fault "${fault_core_tests[@]}" || rc=1
 		suffix="-fault$seed-proto"
-		UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 UR_FAULT_SPEC=$fault_proto_spec \
+		UR_FAULT_SEED=$seed UR_FAULT_RATE=0.1 UR_FAULT_SPEC=$fault_spec \
 			run_tests build-fault --suite proto || rc=1
 	done
 	suffix=""
@@ -141,6 +140,39 @@ tsan_pass() {
 	suffix=""
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_tests build-tsan --suite threads ||
 		rc=1
+}
+
+# libFuzzer (clang, build-fuzz/): each target for SECS seconds from its seed corpus and what earlier
+# runs kept (build-fuzz/corpus/). A crash, leak or sanitizer report fails the pass and leaves the
+# input in build-fuzz/artifacts/ (copy it into tests/fuzz/corpus/<target>/ with the fix). Each
+# target's verdict goes into the summary as one test (a meson-style log line).
+fuzz_targets=(url response request)
+
+fuzz_pass() { # SECS
+	local secs=$1 t dict out frc
+	CC=clang setup build-fuzz -Dfuzz=true -Dbench=false
+	mkdir -p build-fuzz/artifacts
+	rm -f build-fuzz/artifacts/*
+	: >"$logs/fuzz$suffix.json"
+	for t in "${fuzz_targets[@]}"; do
+		dict=tests/fuzz/http.dict
+		[ "$t" = url ] && dict=tests/fuzz/url.dict
+		mkdir -p "build-fuzz/corpus/$t"
+		echo "dev.sh: fuzzing $t for ${secs}s" >&2
+		frc=0
+		out=$("build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$secs" -dict="$dict" \
+			-print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$t-" \
+			"build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" 2>&1) || frc=$?
+		grep -E '^(Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' <<<"$out" >&2 || true
+		if [ $frc -ne 0 ] || ls "build-fuzz/artifacts/$t-"* >/dev/null 2>&1; then
+			echo "dev.sh: fuzz_$t failed (exit $frc); input in build-fuzz/artifacts/" >&2
+			tail -n 40 <<<"$out" >&2
+			rc=1
+			frc=${frc/#0/1}
+		fi
+		python3 -c 'import json,sys; print(json.dumps({"name": "fuzz_" + sys.argv[1], "result": "OK" if sys.argv[2] == "0" else "FAIL", "stdout": ""}))' \
+			"$t" "$frc" >>"$logs/fuzz$suffix.json"
+	done
 }
 
 cmd=${1:-test}
@@ -176,6 +208,9 @@ test | asan | valgrind | fault | tsan)
 	if [ "$cmd" = tsan ] || { [ "$cmd" = test ] && [ "${UR_SKIP_TSAN:-0}" != 1 ]; }; then
 		tsan_pass
 	fi
+	if [ "$cmd" = test ] && [ "${UR_SKIP_FUZZ:-0}" != 1 ]; then
+		fuzz_pass "${UR_FUZZ_SECS:-30}"
+	fi
 	summary "$logs"/*.json || rc=1
 	exit $rc
 	;;
@@ -190,22 +225,11 @@ bench)
 	;;
 fuzz)
 	need_packages
-	secs=${2:-30}
-	CC=clang setup build-fuzz -Dfuzz=true -Dbench=false
-	mkdir -p build-fuzz/artifacts
-	for t in url response request; do
-		dict=tests/fuzz/http.dict
-		[ "$t" = url ] && dict=tests/fuzz/url.dict
-		mkdir -p "build-fuzz/corpus/$t"
-		echo "dev.sh: fuzzing $t for ${secs}s" >&2
-		"build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$secs" -dict="$dict" -print_final_stats=1 \
-			-artifact_prefix="build-fuzz/artifacts/$t-" "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" \
-			2>&1 | grep -E '^(Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' || true
-	done
-	if ls build-fuzz/artifacts/* >/dev/null 2>&1; then
-		echo "dev.sh: crashes in build-fuzz/artifacts/" >&2
-		exit 1
-	fi
+	suffix=""
+	mkdir -p "$logs"
+	rc=0
+	fuzz_pass "${2:-30}"
+	exit $rc
 	;;
 format)
 	git ls-files '*.c' '*.h' | xargs clang-format -i
@@ -216,7 +240,7 @@ demo)
 	exec build/tools/urfetch/urfetch --demo
 	;;
 *)
-	sed -n '2,23p' "$0"
+	sed -n '2,24p' "$0"
 	exit 2
 	;;
 esac

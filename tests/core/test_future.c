@@ -9,6 +9,9 @@
 #include <pthread.h>
 #include <time.h>
 
+#define T_FAULT_UNSAFE_FILE "enomem"
+#define T_FAULT_UNSAFE_WHY                                                                         \
+	"each test asserts its starts succeed: the raw future and cancellation semantics"
 #include "helpers.h"
 
 TestSuite(future, .timeout = 30);

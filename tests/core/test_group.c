@@ -7,6 +7,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#define T_FAULT_UNSAFE_FILE "enomem"
+#define T_FAULT_UNSAFE_WHY                                                                         \
+	"each test asserts its starts and spawns succeed so that each error is the group's"
 #include "helpers.h"
 
 TestSuite(group, .timeout = 120);

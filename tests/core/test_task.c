@@ -381,8 +381,8 @@ static int deadline_op(void *arg)
 
 Test(task, deadline_on_task_operation)
 {
-	t_fault_unsafe("eintr,reset",
-	               "a recv on a TCP socket must stay pending (EINTR or a reset completes it)");
+	t_fault_unsafe("eintr,reset,enomem", "a recv on a TCP socket must stay pending (EINTR, a "
+	                                     "reset or a refused start completes it)");
 	int result = -1;
 	cr_assert_eq(t_run(deadline_op, NULL, &result), 0);
 	cr_assert_eq(result, 0);
@@ -531,6 +531,9 @@ static void cancel_blocked(enum block_kind kind)
 	uint16_t port;
 	int before = t_count_fds();
 
+	/* The blocker must still be waiting when it is cancelled: a start refused with ENOMEM, or a
+	 * TCP recv ended by a reset, returns at once. */
+	t_fault_unsafe("enomem,reset", "its blocker must stay blocked until cancelled");
 	switch (kind) {
 	case B_PIPE:
 		cr_assert_eq(pipe2(p, O_CLOEXEC), 0);

@@ -11,6 +11,10 @@
 #include <netinet/tcp.h>
 #include <sys/stat.h>
 
+#define T_FAULT_UNSAFE_FILE "enomem,reset"
+#define T_FAULT_UNSAFE_WHY                                                                         \
+	"each test asserts its connect, write and shutdown succeed or fail with one exact error; " \
+	"a refused start or a reset ends them with ENOMEM or ECONNRESET instead"
 #include "../helpers.h"
 
 struct hang {

@@ -18,6 +18,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#define T_FAULT_UNSAFE_FILE "enomem,reset"
+#define T_FAULT_UNSAFE_WHY                                                                         \
+	"each test asserts the exact result of its requests; a refused start or a reset "          \
+	"connection ends one with ENOMEM or ECONNRESET instead"
 #include "../helpers.h"
 
 TestSuite(nginx, .timeout = 240);

@@ -8,6 +8,10 @@
 #include <urio/http_server.h>
 #include <urio/tls.h>
 
+#define T_FAULT_UNSAFE_FILE "enomem,reset"
+#define T_FAULT_UNSAFE_WHY                                                                         \
+	"each test asserts the exact outcome of its exchange; a refused start or a reset "         \
+	"connection ends it with ENOMEM or ECONNRESET instead"
 #include "../helpers.h"
 
 /* --- a stream called outside a task is refused, not poisoned ---------------------------------- */

@@ -5,6 +5,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 
+#define T_FAULT_UNSAFE_FILE "enomem,reset"
+#define T_FAULT_UNSAFE_WHY                                                                         \
+	"each test asserts the exact bytes or error of its exchange; a refused start or a reset "  \
+	"connection ends it with ENOMEM or ECONNRESET instead"
 #include "../helpers.h"
 
 struct pair {
