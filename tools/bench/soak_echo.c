@@ -106,7 +106,6 @@ static int conn(void *arg)
 	s->connected++;
 	if (++s->open > s->peak_open)
 		s->peak_open = s->open;
-	ur_stream_set_timeout(&st, 30 * UR_SEC); /* per call: a lost echo fails, never hangs */
 	uint64_t x = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)ca->id << 20 | 1);
 	char msg[MSG], got[MSG];
 	while (!s->all_open && ur_now_ns() < s->end_ns)
@@ -114,6 +113,7 @@ static int conn(void *arg)
 	while (ur_now_ns() < s->end_ns) {
 		for (int i = 0; i < MSG; i++)
 			msg[i] = (char)rnd(&x);
+		ur_stream_set_timeout(&st, 30 * UR_SEC); /* a lost echo fails, never hangs */
 		ssize_t n = ur_stream_write_all(&st, msg, MSG);
 		if (n >= 0)
 			n = ur_stream_read_exactly(&st, got, MSG);
