@@ -43,9 +43,7 @@ struct result {
 
 static double now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+	return bench_now_ns();
 }
 
 /* ---- urio side ---------------------------------------------------------------------------- */
@@ -140,7 +138,8 @@ static void print_flags(uint32_t fl)
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
-	        "usage: %s [-n COUNT] [-r REPEATS] [-d DEPTH]\n"
+	        "usage: %s [-c] [-n COUNT] [-r REPEATS] [-d DEPTH]\n"
+	        "  -c          time with the process's CPU clock, not the wall clock\n"
 	        "  -n COUNT    NOPs completed per run (default 2000000)\n"
 	        "  -r REPEATS  runs per depth and side; the best is reported (default 5)\n"
 	        "  -d DEPTH    measure this queue depth only, 1..256 (default 1, 64 and 256)\n",
@@ -153,13 +152,16 @@ int main(int argc, char **argv)
 	unsigned repeats = 5, only = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:r:d:h")) != -1) {
+	while ((opt = getopt(argc, argv, "cn:r:d:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			count = strtoull(optarg, NULL, 0);
 			break;
 		case 'r':
 			repeats = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'c':
+			bench_clock = CLOCK_PROCESS_CPUTIME_ID;
 			break;
 		case 'd':
 			only = (unsigned)strtoul(optarg, NULL, 0);
@@ -188,9 +190,10 @@ int main(int argc, char **argv)
 	uint32_t flags = ur_loop_setup_flags(probe);
 	ur_loop_free(&probe);
 
-	printf("bench_nop: %" PRIu64 " NOPs per run, best of %u runs (lowest time), "
+	printf("bench_nop: %" PRIu64 " NOPs per run, best of %u runs (lowest %s time), "
 	       "ring %u SQ / %u CQ\n",
-	       count, repeats, SQ_ENTRIES, CQ_ENTRIES);
+	       count, repeats, bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU", SQ_ENTRIES,
+	       CQ_ENTRIES);
 	printf("setup flags for both rings: ");
 	print_flags(flags);
 	printf("\n\n");

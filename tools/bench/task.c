@@ -66,9 +66,7 @@ static const char *verdict(double ratio, bool met)
 
 static double now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+	return bench_now_ns();
 }
 
 static void die(const char *what, int err)
@@ -621,7 +619,8 @@ static void usage(const char *argv0)
 	fprintf(
 	    stderr,
 	    "usage: %s [-n SCALE] [-r REPEATS] [-b LIST] [-d DEPTH] [-t TASKS] [-s SECONDS]\n"
-	    "                   [-o SIDE]\n"
+	    "                   [-o SIDE] [-c]\n"
+	    "  -c          time with the process's CPU clock, not the wall clock\n"
 	    "  -n SCALE    multiplies every count (default 1: 10M switches, 1M spawns,\n"
 	    "              5M NOPs per run)\n"
 	    "  -r REPEATS  runs per side; the best (lowest time) is reported (default 5)\n"
@@ -642,7 +641,7 @@ int main(int argc, char **argv)
 	const char *list = "switch,spawn,sleep,await,enters";
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:r:b:d:t:s:o:h")) != -1) {
+	while ((opt = getopt(argc, argv, "cn:r:b:d:t:s:o:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			scale = strtod(optarg, NULL);
@@ -652,6 +651,9 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			list = optarg;
+			break;
+		case 'c':
+			bench_clock = CLOCK_PROCESS_CPUTIME_ID;
 			break;
 		case 'd':
 			only = (unsigned)strtoul(optarg, NULL, 0);
@@ -688,8 +690,9 @@ int main(int argc, char **argv)
 	struct utsname un;
 	if (uname(&un) != 0)
 		strcpy(un.release, "?");
-	printf("bench_task: scale %g, %u runs per side; Linux %s, %ld CPUs online\n\n", scale,
-	       repeats, un.release, sysconf(_SC_NPROCESSORS_ONLN));
+	printf("bench_task: scale %g, %u runs per side; Linux %s, %ld CPUs online; %s time\n\n",
+	       scale, repeats, un.release, sysconf(_SC_NPROCESSORS_ONLN),
+	       bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU");
 	if (strstr(list, "switch"))
 		bench_switch(scale);
 	if (strstr(list, "spawn"))
