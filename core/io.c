@@ -299,3 +299,57 @@ int ur_cancel_fd_start(struct ur_loop *l, struct ur_future *f, int fd, int all)
 	ur__sc(f)->dl.cancel_fd.all = all != 0;
 	return ur__op_end(l, f, &op);
 }
+
+/*
+ * Zero-copy send: a kernel without IORING_OP_SEND_ZC, or a loop that saw it refused, sends
+ * plainly (the same result, one copy more). What a plain send would need if the kernel refuses
+ * only at completion is kept in the scratch (op_cqe's SEND_ZC case sends it again).
+ */
+int ur_send_zc_start(struct ur_loop *l, struct ur_future *f, int fd, const void *buf, size_t len,
+                     int flags)
+{
+	struct ur__op op;
+	if (l->send_zc_off || !ur__supports(l, IORING_OP_SEND_ZC)) {
+		/* plainly, under SEND_ZC's contract all the same: no deadline */
+		if (f->state_ != UR_FUTURE_PENDING && (f->flags_ & UR__F_DEADLINE))
+			return -EINVAL;
+		return ur_send_start(l, f, fd, buf, len, flags);
+	}
+	int ret = ur__op_begin(l, f, UR__OP_SEND_ZC, &op);
+	if (ret)
+		return ret;
+	io_uring_prep_send_zc(op.sqe, fd, buf, rw_len(len), flags, 0);
+	ur__sc(f)->send_zc.buf = buf;
+	ur__sc(f)->send_zc.len = rw_len(len);
+	ur__sc(f)->send_zc.fd = fd;
+	ur__sc(f)->send_zc.flags = flags;
+	return ur__op_end(l, f, &op);
+}
+
+/* urio registers no files: a "fixed" input descriptor would name nothing. */
+int ur_splice_start(struct ur_loop *l, struct ur_future *f, int fd_in, uint64_t off_in, int fd_out,
+                    uint64_t off_out, size_t len, unsigned flags)
+{
+	struct ur__op op;
+	if (flags & SPLICE_F_FD_IN_FIXED)
+		return -EINVAL;
+	int ret = ur__op_begin(l, f, UR__OP_SPLICE, &op);
+	if (ret)
+		return ret;
+	io_uring_prep_splice(op.sqe, fd_in, (int64_t)off_in, fd_out, (int64_t)off_out, rw_len(len),
+	                     flags);
+	return ur__op_end(l, f, &op);
+}
+
+int ur_tee_start(struct ur_loop *l, struct ur_future *f, int fd_in, int fd_out, size_t len,
+                 unsigned flags)
+{
+	struct ur__op op;
+	if (flags & SPLICE_F_FD_IN_FIXED)
+		return -EINVAL;
+	int ret = ur__op_begin(l, f, UR__OP_TEE, &op);
+	if (ret)
+		return ret;
+	io_uring_prep_tee(op.sqe, fd_in, fd_out, rw_len(len), flags);
+	return ur__op_end(l, f, &op);
+}

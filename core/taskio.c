@@ -158,6 +158,22 @@ ssize_t ur_send(int fd, const void *buf, size_t len, int flags)
 	AWAIT_OP(ur_send_start, fd, buf, len, flags);
 }
 
+ssize_t ur_send_zc(int fd, const void *buf, size_t len, int flags)
+{
+	AWAIT_OP(ur_send_zc_start, fd, buf, len, flags);
+}
+
+ssize_t ur_splice(int fd_in, uint64_t off_in, int fd_out, uint64_t off_out, size_t len,
+                  unsigned flags)
+{
+	AWAIT_OP(ur_splice_start, fd_in, off_in, fd_out, off_out, len, flags);
+}
+
+ssize_t ur_tee(int fd_in, int fd_out, size_t len, unsigned flags)
+{
+	AWAIT_OP(ur_tee_start, fd_in, fd_out, len, flags);
+}
+
 ssize_t ur_recv(int fd, void *buf, size_t len, int flags)
 {
 	AWAIT_OP(ur_recv_start, fd, buf, len, flags);

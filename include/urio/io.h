@@ -125,6 +125,40 @@ UR_EXPORT int ur_shutdown_start(struct ur_loop *loop, struct ur_future *f, int f
 UR_EXPORT int ur_poll_start(struct ur_loop *loop, struct ur_future *f, int fd, unsigned events);
 
 /*
+ * Zero-copy send(2) (IORING_OP_SEND_ZC, 6.0): the kernel sends from @buf without copying it, and
+ * @buf stays the kernel's until the kernel says it is done with it, which may be after the bytes
+ * were sent. @f completes once, after that, with res = bytes sent (possibly fewer than @len) or
+ * -errno; only then may @buf be reused or freed. Worth it for large buffers (tens of KiB and
+ * more); small sends are cheaper copied.
+ * Where zero copy is not to be had, the same send is made plainly, with the same result: a
+ * kernel without the opcode; and a socket or kernel that refuses it when it runs (-EOPNOTSUPP:
+ * a Unix socket, say; -EINVAL), after which this loop sends every later ur_send_zc_start
+ * plainly too (remembered per loop: one refusal, not one per call). Takes no deadline
+ * (ur_future_set_deadline: -EINVAL at start); bound it with ur_wait_for or a timeout scope.
+ * Returns as the other start calls; cancellation completes @f with -ECANCELED, still only
+ * after the kernel let go of @buf.
+ */
+UR_EXPORT int ur_send_zc_start(struct ur_loop *loop, struct ur_future *f, int fd, const void *buf,
+                               size_t len, int flags);
+
+/*
+ * splice(2): moves up to @len bytes from @fd_in to @fd_out, one of which must be a pipe, without
+ * copying through user space. @off_in / @off_out: the offset in a file, or UR_OFF_CURRENT (a
+ * pipe, a socket, or the file's current position). @flags: SPLICE_F_MOVE, SPLICE_F_NONBLOCK,
+ * SPLICE_F_MORE. res = bytes moved, 0 at end of input. -EINVAL at start for
+ * SPLICE_F_FD_IN_FIXED (urio registers no files).
+ */
+UR_EXPORT int ur_splice_start(struct ur_loop *loop, struct ur_future *f, int fd_in, uint64_t off_in,
+                              int fd_out, uint64_t off_out, size_t len, unsigned flags);
+
+/*
+ * tee(2): duplicates up to @len bytes from pipe @fd_in into pipe @fd_out without consuming them.
+ * res = bytes duplicated, 0 when @fd_in is empty and has no writers. @flags as for splice.
+ */
+UR_EXPORT int ur_tee_start(struct ur_loop *loop, struct ur_future *f, int fd_in, int fd_out,
+                           size_t len, unsigned flags);
+
+/*
  * Cancels operations on @fd: the first one found, or every one if @all is non-zero. @f completes
  * with the number cancelled (1 without @all), -ENOENT if none matched, or -EALREADY (without
  * @all) if the one found was already running and could not be stopped. Each cancelled

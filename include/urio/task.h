@@ -380,6 +380,10 @@ UR_EXPORT ssize_t ur_sendmsg(int fd, const struct msghdr *msg, int flags);
 UR_EXPORT ssize_t ur_recvmsg(int fd, struct msghdr *msg, int flags);
 UR_EXPORT int ur_shutdown(int fd, int how);
 UR_EXPORT int ur_poll(int fd, unsigned events);
+UR_EXPORT ssize_t ur_send_zc(int fd, const void *buf, size_t len, int flags);
+UR_EXPORT ssize_t ur_splice(int fd_in, uint64_t off_in, int fd_out, uint64_t off_out, size_t len,
+                            unsigned flags);
+UR_EXPORT ssize_t ur_tee(int fd_in, int fd_out, size_t len, unsigned flags);
 
 /*
  * Read exactly @len bytes (or to end of file) / write all @len bytes, looping over short
