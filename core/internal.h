@@ -110,6 +110,14 @@ enum {
 	UR__TAG_MASK = 7,
 };
 
+/*
+ * Two user_data values with no future: a wake-up another urio loop sent to this ring with
+ * MSG_RING (nothing owed, it runs the posts), and the sending side's own completion of it (a
+ * fire-and-forget SQE of the loop, checked at once for a refusal). core/loop.c.
+ */
+#define UR__UD_WAKE   ((uint64_t)4)
+#define UR__UD_MSGSRC ((uint64_t)5)
+
 static inline uint64_t ur__ud(struct ur_future *f, unsigned tag)
 {
 	return (uint64_t)(uintptr_t)f | tag;
@@ -157,6 +165,7 @@ struct ur_loop {
 	uint64_t wake_buf;
 	struct ur_future wake_f;
 	bool wake_lost; /* wake_f could not be re-armed (ENOMEM): re-armed each turn, no blocking */
+	bool msg_ring; /* posts made on this loop's thread to other loops may use MSG_RING */
 
 	struct ur_bufring *bufrings; /* live buffer rings, freed at teardown */
 	struct ur_future *locals;    /* pending program-completed futures (ur_future_begin) */

@@ -103,7 +103,7 @@ int ur_loop_new(struct ur_loop **loopp, const struct ur_loop_opts *opts)
 	for (size_t i = 0; i < sizeof(o.reserved) / sizeof(o.reserved[0]); i++)
 		if (o.reserved[i])
 			return -EINVAL;
-	if (o.flags & ~(uint32_t)(UR_LOOP_PLAIN_SETUP | UR_LOOP_LAZY_SUBMIT))
+	if (o.flags & ~(uint32_t)(UR_LOOP_PLAIN_SETUP | UR_LOOP_LAZY_SUBMIT | UR_LOOP_NO_MSG_RING))
 		return -EINVAL;
 	if (!o.sq_entries)
 		o.sq_entries = DEFAULT_SQ;
@@ -143,6 +143,7 @@ int ur_loop_new(struct ur_loop **loopp, const struct ur_loop_opts *opts)
 	/* Saves the fd lookup on every io_uring_enter(2) (5.18); harmless where unsupported. */
 	io_uring_register_ring_fd(&l->ring);
 	probe_ops(l);
+	l->msg_ring = ur__supports(l, IORING_OP_MSG_RING);
 	if (o.iowq_max_bounded || o.iowq_max_unbounded) {
 		unsigned vals[2] = {o.iowq_max_bounded, o.iowq_max_unbounded};
 		ret = io_uring_register_iowq_max_workers(&l->ring, vals);
@@ -256,6 +257,13 @@ static unsigned reap(struct ur_loop *l, unsigned max)
 #endif
 		io_uring_cq_advance(&l->ring, take);
 		for (unsigned i = 0; i < take; i++) {
+			if (batch[i].ud == UR__UD_WAKE) {
+				/* another loop's MSG_RING wake-up: no SQE of ours, nothing owed */
+				l->stats.reaped++;
+				l->stats.msg_wakes++;
+				run_posts(l);
+				continue;
+			}
 #if UR_FAULT_INJECTION
 			ur__fault_cqe(&batch[i].ud, &batch[i].res, &batch[i].flags);
 #endif
@@ -486,8 +494,62 @@ int ur_loop_post(struct ur_loop *l, struct ur_post *p)
  * in tools/repro/eventfd_in_eventfd.c. So a loop that has a host's eventfd gets it written here
  * directly as well: one more write(2) per cross-thread wake-up, for embedded loops only.
  */
+/*
+ * A wake-up of @l sent as a completion from the ring of the loop this thread runs (MSG_RING):
+ * one io_uring_enter here, and @l's thread wakes from its wait with a CQE to reap, where the
+ * eventfd path costs a write here and, on @l's side, the completion of its eventfd read and that
+ * read's re-arm. Returns false where it cannot be used; the caller then writes the eventfd.
+ *
+ * The SQE is submitted before returning, while the caller still holds @l alive (ur_loop_post
+ * counts itself a poster; ur_loop_wake's caller vouches for @l): the kernel takes its reference
+ * to @l's ring during that submit, so a later ur_loop_free of @l cannot race with it. The
+ * kernel's refusals (no MSG_RING, an old kernel's restrictions) are reported at issue, that is
+ * in the submit, by the source CQE: it is looked for right away, and a refusal turns MSG_RING
+ * off for this source loop (the caller falls back to the eventfd this time).
+ */
+static bool wake_by_msg_ring(struct ur_loop *l)
+{
+	struct ur_loop *src = ur__running;
+	if (!src || src == l || !src->msg_ring || src->closing || src->bl_len ||
+	    (l->flags & UR_LOOP_NO_MSG_RING) ||
+	    atomic_load_explicit(&l->poll_fd, memory_order_acquire) >= 0)
+		return false;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&src->ring);
+	if (!sqe)
+		return false;
+	io_uring_prep_msg_ring(sqe, l->ring.ring_fd, 0, UR__UD_WAKE, 0);
+	io_uring_sqe_set_data64(sqe, UR__UD_MSGSRC);
+	src->inflight++;
+	int ret = io_uring_submit(&src->ring);
+	src->stats.enters++;
+	if (ret > 0)
+		src->stats.submitted += (unsigned)ret;
+	if (ret < 0) {
+		/* Nothing was submitted (-EBUSY, -EINTR): later would be too late, @l may be gone.
+		 */
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data64(sqe, 0);
+		return false;
+	}
+	/* the last source CQE of ours in the CQ is this one's (earlier ones were checked too) */
+	struct io_uring_cqe *cqe;
+	unsigned head;
+	int res = 0;
+	io_uring_for_each_cqe(&src->ring, head, cqe)
+	{
+		if (cqe->user_data == UR__UD_MSGSRC)
+			res = cqe->res;
+	}
+	if (res >= 0)
+		return true;
+	src->msg_ring = false;
+	return false;
+}
+
 void ur_loop_wake(struct ur_loop *l)
 {
+	if (wake_by_msg_ring(l))
+		return;
 	uint64_t one = 1;
 	int saved = errno;
 	/* EAGAIN means the counter is already non-zero: the loop is being woken anyway. */

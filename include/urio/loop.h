@@ -32,6 +32,13 @@ enum ur_loop_flags {
 	 * urio's local queue until the loop's next turn.
 	 */
 	UR_LOOP_LAZY_SUBMIT = 1u << 1,
+	/*
+	 * Wake this loop through its eventfd only. Without it, a post or wake made on the thread
+	 * of another urio loop (from its tasks or callbacks) is delivered as a completion sent
+	 * from that loop's ring (IORING_OP_MSG_RING, 5.18), one kernel wake-up instead of an
+	 * eventfd write and the read that reports it. For measuring one path against the other.
+	 */
+	UR_LOOP_NO_MSG_RING = 1u << 2,
 };
 
 struct ur_loop_opts {
@@ -127,7 +134,8 @@ struct ur_loop_stats {
 	uint32_t inflight;  /* now: SQEs still owing their final completion */
 	uint32_t pending;   /* now: futures started and not yet finally completed */
 	uint32_t waiting;   /* now: SQEs in the local queue */
-	uint32_t reserved_;
+	uint32_t msg_wakes; /* wake-ups received from other loops as MSG_RING completions
+	                       (wraps) */
 };
 
 /* Fills *@out with @loop's counters. */
@@ -151,7 +159,12 @@ struct ur_post {
  */
 UR_EXPORT int ur_loop_post(struct ur_loop *loop, struct ur_post *p);
 
-/* Wakes @loop if it is blocked waiting for completions. Callable from any thread. */
+/*
+ * Wakes @loop if it is blocked waiting for completions. Callable from any thread. From the thread
+ * of another urio loop, while that loop runs, the wake-up (and ur_loop_post's) is a MSG_RING
+ * completion sent from that loop's ring, unless @loop has a host eventfd (ur_loop_fd), was made
+ * with UR_LOOP_NO_MSG_RING, or the kernel refuses; otherwise an eventfd write.
+ */
 UR_EXPORT void ur_loop_wake(struct ur_loop *loop);
 
 #ifdef __cplusplus

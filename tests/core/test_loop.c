@@ -475,3 +475,126 @@ Test(loop, teardown_completes_program_completed_futures)
 	cr_assert_eq(f.res, -ECANCELED);
 	cr_assert(ur_future_done(&f));
 }
+
+/* --- posts between loops: MSG_RING ---------------------------------------------------------- */
+
+#define PING_ROUNDS 100
+
+/* Loop a on the test's thread and loop b on a thread of its own post to each other in turn. */
+struct pingpong {
+	struct ur_loop *a, *b;
+	uint32_t b_flags;
+	struct ur_post to_a, to_b, stop;
+	struct ur_future kick;
+	int rounds;
+	struct ur_loop_stats b_stats;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+/* On b's thread, inside b's run: posting to a urio loop, so MSG_RING where it can. */
+static void on_b(void *arg)
+{
+	struct pingpong *pp = arg;
+	cr_assert_eq(ur_loop_post(pp->a, &pp->to_a), 0);
+}
+
+static void on_b_stop(void *arg)
+{
+	struct pingpong *pp = arg;
+	ur_loop_unref(pp->b);
+}
+
+/* On a's thread, inside a's run. */
+static void on_a(void *arg)
+{
+	struct pingpong *pp = arg;
+	if (++pp->rounds < PING_ROUNDS) {
+		cr_assert_eq(ur_loop_post(pp->b, &pp->to_b), 0);
+		return;
+	}
+	cr_assert_eq(ur_loop_post(pp->b, &pp->stop), 0);
+	ur_loop_unref(pp->a);
+}
+
+static void kick(struct ur_future *f, void *arg)
+{
+	struct pingpong *pp = arg;
+	(void)f;
+	cr_assert_eq(ur_loop_post(pp->b, &pp->to_b), 0);
+}
+
+static void *b_thread(void *arg)
+{
+	struct pingpong *pp = arg;
+	struct ur_loop *b;
+	struct ur_loop_opts o = {.flags = t_loop_flags() | pp->b_flags};
+	cr_assert_eq(ur_loop_new(&b, &o), 0);
+	ur_loop_ref(b);
+	pthread_mutex_lock(&pp->mu);
+	pp->b = b;
+	pthread_cond_signal(&pp->cv);
+	pthread_mutex_unlock(&pp->mu);
+	cr_assert_eq(ur_loop_run(b, UR_RUN_DEFAULT), 0);
+	ur_loop_stats(b, &pp->b_stats);
+	ur_loop_free(&b);
+	return NULL;
+}
+
+/* Runs PING_ROUNDS round trips; returns a's stats. */
+static struct ur_loop_stats ping_pong(struct pingpong *pp)
+{
+	pthread_t th;
+	struct ur_loop_stats st;
+
+	pthread_mutex_init(&pp->mu, NULL);
+	pthread_cond_init(&pp->cv, NULL);
+	pp->a = t_loop();
+	pp->to_a = (struct ur_post){.fn = on_a, .arg = pp};
+	pp->to_b = (struct ur_post){.fn = on_b, .arg = pp};
+	pp->stop = (struct ur_post){.fn = on_b_stop, .arg = pp};
+	cr_assert_eq(pthread_create(&th, NULL, b_thread, pp), 0);
+	pthread_mutex_lock(&pp->mu);
+	while (!pp->b)
+		pthread_cond_wait(&pp->cv, &pp->mu);
+	pthread_mutex_unlock(&pp->mu);
+
+	ur_loop_ref(pp->a); /* released by the last round */
+	ur_future_init(&pp->kick, kick, pp);
+	cr_assert_eq(ur_nop_start(pp->a, &pp->kick), 0); /* the first post, from a's run */
+	cr_assert_eq(ur_loop_run(pp->a, UR_RUN_DEFAULT), 0);
+	pthread_join(th, NULL);
+	ur_loop_stats(pp->a, &st);
+	t_loop_done(&pp->a);
+	pthread_mutex_destroy(&pp->mu);
+	pthread_cond_destroy(&pp->cv);
+	cr_assert_eq(pp->rounds, PING_ROUNDS);
+	return st;
+}
+
+/*
+ * A post made on the thread of another running urio loop arrives as a MSG_RING completion: one
+ * per post that found the list empty, here every one (each waits for the answer to the last).
+ */
+Test(loop, posts_between_loops_arrive_by_msg_ring)
+{
+	t_skip_under_valgrind();
+	struct pingpong pp = {0};
+	struct ur_loop *probe = t_loop();
+	bool have = ur_loop_supports(probe, IORING_OP_MSG_RING);
+	t_loop_done(&probe);
+	if (!have)
+		cr_skip_test("the kernel has no IORING_OP_MSG_RING (5.18)");
+	struct ur_loop_stats a = ping_pong(&pp);
+	cr_assert_eq(a.msg_wakes, PING_ROUNDS);
+	cr_assert_eq(pp.b_stats.msg_wakes, PING_ROUNDS + 1, "%u", pp.b_stats.msg_wakes);
+}
+
+/* The eventfd path, asked for: the same posts, none by MSG_RING to b, all delivered. */
+Test(loop, posts_between_loops_by_eventfd_when_asked)
+{
+	t_skip_under_valgrind();
+	struct pingpong pp = {.b_flags = UR_LOOP_NO_MSG_RING};
+	ping_pong(&pp);
+	cr_assert_eq(pp.b_stats.msg_wakes, 0);
+}
