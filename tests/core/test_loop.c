@@ -575,6 +575,8 @@ static struct ur_loop_stats ping_pong(struct pingpong *pp)
 /*
  * A post made on the thread of another running urio loop arrives as a MSG_RING completion: one
  * per post that found the list empty, here every one (each waits for the answer to the last).
+ * The last one a loop gets may be left unreaped (its turn ran the posts before reaping and the
+ * run then ended), so each count may be one short.
  */
 Test(loop, posts_between_loops_arrive_by_msg_ring)
 {
@@ -586,8 +588,10 @@ Test(loop, posts_between_loops_arrive_by_msg_ring)
 	if (!have)
 		cr_skip_test("the kernel has no IORING_OP_MSG_RING (5.18)");
 	struct ur_loop_stats a = ping_pong(&pp);
-	cr_assert_eq(a.msg_wakes, PING_ROUNDS);
-	cr_assert_eq(pp.b_stats.msg_wakes, PING_ROUNDS + 1, "%u", pp.b_stats.msg_wakes);
+	cr_assert(a.msg_wakes == PING_ROUNDS || a.msg_wakes == PING_ROUNDS - 1, "a: %u",
+	          a.msg_wakes);
+	cr_assert(pp.b_stats.msg_wakes == PING_ROUNDS + 1 || pp.b_stats.msg_wakes == PING_ROUNDS,
+	          "b: %u", pp.b_stats.msg_wakes);
 }
 
 /* The eventfd path, asked for: the same posts, none by MSG_RING to b, all delivered. */
