@@ -165,7 +165,7 @@ struct ur_loop {
 	uint64_t wake_buf;
 	struct ur_future wake_f;
 	bool wake_lost; /* wake_f could not be re-armed (ENOMEM): re-armed each turn, no blocking */
-	bool msg_ring; /* posts made on this loop's thread to other loops may use MSG_RING */
+	bool msg_ring;  /* posts made on this loop's thread to other loops may use MSG_RING */
 
 	struct ur_bufring *bufrings; /* live buffer rings, freed at teardown */
 	struct ur_future *locals;    /* pending program-completed futures (ur_future_begin) */
