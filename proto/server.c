@@ -59,6 +59,7 @@ struct srv_loop {
 
 	struct conn *conns;
 	unsigned nconns;
+	struct ur_stream_rxring *rx; /* NULL: plain recvs */
 
 	struct ur_post start_post, stop_post;
 };
@@ -66,8 +67,8 @@ struct srv_loop {
 struct ur_server {
 	ur_conn_fn *on_conn;
 	void *arg;
-	unsigned max_conns;
-	size_t stack_size, limit;
+	unsigned max_conns, rx_buffers;
+	size_t stack_size, limit, rx_buffer_size;
 	uint32_t flags;
 	uint16_t port;
 	bool tcp;
@@ -111,7 +112,8 @@ static int conn_main(void *arg)
 	struct ur_server *sv = sl->sv;
 
 	c->started = true;
-	if (!sl->hard_stop && ur_stream_init(&c->s, c->fd, sv->limit) == 0) {
+	if (!sl->hard_stop && (sl->rx ? ur_stream_init_rxring(&c->s, c->fd, sv->limit, sl->rx)
+	                              : ur_stream_init(&c->s, c->fd, sv->limit)) == 0) {
 		c->fd = -1; /* the stream's now */
 		sv->on_conn(&c->s, sv->arg);
 		if (c->s.fd >= 0)
@@ -273,6 +275,8 @@ static void maybe_finish(struct srv_loop *sl)
 		return;
 	}
 	close_listener(sl);
+	/* freed once the receives of closed connections have ended (their final completions) */
+	ur_stream_rxring_free(&sl->rx);
 	sl->finished = true;
 	if (sl->ref_held)
 		ur_loop_unref(sl->loop);
@@ -333,6 +337,9 @@ static void start_on_loop(void *arg)
 	}
 	ur_loop_ref(sl->loop);
 	sl->ref_held = true;
+	if ((sl->sv->flags & UR_SERVER_RXRING) &&
+	    ur_stream_rxring_new(sl->loop, &sl->rx, sl->sv->rx_buffers, sl->sv->rx_buffer_size) < 0)
+		sl->rx = NULL; /* no buffer rings (before 5.19), or no memory: plain recvs */
 	arm_accept(sl);
 	if (!sl->acc_armed)
 		sl->start_err = -ENOMEM;
@@ -422,7 +429,7 @@ static void server_release(struct ur_server *sv)
 int ur_server_start(struct ur_server **out, const struct ur_server_opts *o)
 {
 	if (!o || !o->on_conn || (o->nloops && !o->loops) || o->limit > UR_STREAM_LIMIT_MAX ||
-	    o->threads > 1024)
+	    o->threads > 1024 || o->rx_buffers > 32768 || (o->rx_buffers & (o->rx_buffers - 1)))
 		return -EINVAL;
 	struct ur_server *sv = calloc(1, sizeof(*sv));
 	if (!sv)
@@ -433,6 +440,8 @@ int ur_server_start(struct ur_server **out, const struct ur_server_opts *o)
 	sv->stack_size = o->stack_size;
 	sv->limit = o->limit;
 	sv->flags = o->flags;
+	sv->rx_buffers = o->rx_buffers ? o->rx_buffers : UR_SERVER_RX_BUFFERS;
+	sv->rx_buffer_size = o->rx_buffer_size ? o->rx_buffer_size : UR_SERVER_RX_BUFFER_SIZE;
 	pthread_mutex_init(&sv->lock, NULL);
 	pthread_cond_init(&sv->cond, NULL);
 	if (o->nloops) {

@@ -59,6 +59,23 @@ static ssize_t plain_writev(struct ur_stream *s, const struct iovec *iov, unsign
 	size_t total = 0;
 	unsigned i = 0;
 
+	if (iovcnt == 1) {
+		/* the common case (write_all): a plain send, which spares the kernel a msghdr copy
+		 */
+		const char *p = iov->iov_base;
+		size_t left = iov->iov_len;
+		while (left > 0) {
+			int r = arm_deadline(s);
+			ssize_t sent = r < 0 ? r : ur_send(s->fd, p, left, MSG_NOSIGNAL);
+			if (sent < 0)
+				return sent;
+			if (sent == 0)
+				return -EIO;
+			p += sent;
+			left -= (size_t)sent;
+		}
+		return (ssize_t)iov->iov_len;
+	}
 	while (i < iovcnt) {
 		unsigned n = iovcnt - i < STREAM_IOV_BATCH ? iovcnt - i : STREAM_IOV_BATCH;
 		memcpy(batch, iov + i, n * sizeof(*batch));
@@ -112,6 +129,224 @@ static const struct ur_stream_ops plain_ops = {
     .release = plain_release,
 };
 
+/* --- the buffer-ring transport ---------------------------------------------------------------- */
+
+/*
+ * A stream made by ur_stream_init_rxring() receives with one multishot recv into the loop's
+ * buffer ring, armed on its first read: the kernel hands over each chunk as it arrives, so a
+ * message costs one completion and no submission, and no buffer is held for a connection with
+ * nothing to read. Chunks the reader has not taken yet are queued per stream as a list of buffer
+ * ids threaded through the ring's next[] array (a buffer belongs to one stream at a time). The
+ * reader waits on a program-completed future that the recv's callback resolves.
+ *
+ * The per-stream state (struct rx) outlives the stream when the recv is still in flight at close:
+ * it is orphaned, the recv cancelled, and the final completion returns it to the ring's free list.
+ * The ring itself is freed once its last rx has come back (ur_stream_rxring_free() defers it).
+ */
+struct rx {
+	struct ur_future recv, wake;
+	struct ur_stream_rxring *rr;
+	struct rx *next_free;
+	int head, tail; /* queued buffer ids, -1 for none */
+	uint32_t off;   /* bytes of the head buffer already read */
+	int end;        /* the recv's final result once it ended: 0 end of stream, or an error */
+	bool armed, ended, orphan, reading;
+};
+
+struct ur_stream_rxring {
+	struct ur_loop *loop;
+	struct ur_bufring *br;
+	struct rx *free_rx;
+	unsigned live; /* rx states handed out and not yet back */
+	bool closing;
+	uint32_t *len; /* per buffer id: bytes the kernel put there */
+	int32_t *next; /* per buffer id: the next buffer queued on the same stream */
+};
+
+static void rxring_destroy(struct ur_stream_rxring *rr)
+{
+	while (rr->free_rx) {
+		struct rx *rx = rr->free_rx;
+		rr->free_rx = rx->next_free;
+		free(rx);
+	}
+	ur_bufring_free(&rr->br);
+	free(rr->len);
+	free(rr->next);
+	free(rr);
+}
+
+int ur_stream_rxring_new(struct ur_loop *loop, struct ur_stream_rxring **out, unsigned count,
+                         size_t size)
+{
+	struct ur_stream_rxring *rr = calloc(1, sizeof(*rr));
+	if (!rr)
+		return -ENOMEM;
+	rr->loop = loop;
+	int r = ur_bufring_new(loop, &rr->br, count, size);
+	if (r == 0 && (!(rr->len = calloc(count, sizeof(*rr->len))) ||
+	               !(rr->next = calloc(count, sizeof(*rr->next)))))
+		r = -ENOMEM;
+	if (r < 0) {
+		rxring_destroy(rr);
+		return r;
+	}
+	*out = rr;
+	return 0;
+}
+
+void ur_stream_rxring_free(struct ur_stream_rxring **rrp)
+{
+	struct ur_stream_rxring *rr = *rrp;
+	*rrp = NULL;
+	if (!rr)
+		return;
+	rr->closing = true;
+	if (rr->live == 0)
+		rxring_destroy(rr);
+}
+
+/* Returns a state no recv and no reader uses any more to the free list. */
+static void rx_maybe_free(struct rx *rx)
+{
+	struct ur_stream_rxring *rr = rx->rr;
+	if (!rx->orphan || rx->armed || rx->reading)
+		return;
+	rx->next_free = rr->free_rx;
+	rr->free_rx = rx;
+	if (--rr->live == 0 && rr->closing)
+		rxring_destroy(rr);
+}
+
+static void rx_drop_queue(struct rx *rx)
+{
+	while (rx->head >= 0) {
+		int bid = rx->head;
+		rx->head = rx->rr->next[bid];
+		ur_bufring_recycle(rx->rr->br, bid);
+	}
+	rx->tail = -1;
+	rx->off = 0;
+}
+
+static void rx_on_recv(struct ur_future *f, void *arg)
+{
+	struct rx *rx = arg;
+	struct ur_stream_rxring *rr = rx->rr;
+	int bid = ur_future_buffer(f);
+
+	if (bid >= 0) {
+		if (f->res > 0 && !rx->orphan) {
+			rr->len[bid] = (uint32_t)f->res;
+			rr->next[bid] = -1;
+			if (rx->tail >= 0)
+				rr->next[rx->tail] = bid;
+			else
+				rx->head = bid;
+			rx->tail = bid;
+		} else {
+			ur_bufring_recycle(rr->br, bid);
+		}
+	}
+	if (!ur_future_more(f)) {
+		rx->armed = false;
+		/* core re-arms a recv the ring starved, so a final completion with data is not
+		 * the end: the next read arms it again */
+		if (f->res <= 0) {
+			rx->ended = true;
+			rx->end = f->res;
+		}
+	}
+	if (ur_future_state(&rx->wake) == UR_FUTURE_PENDING)
+		ur_future_resolve(&rx->wake, 0);
+	if (!ur_future_more(f))
+		rx_maybe_free(rx);
+}
+
+/* Copies what is queued into @buf, recycling every buffer emptied. */
+static size_t rx_take(struct rx *rx, char *buf, size_t len)
+{
+	struct ur_stream_rxring *rr = rx->rr;
+	size_t done = 0;
+	while (done < len && rx->head >= 0) {
+		int bid = rx->head;
+		const char *p = (const char *)ur_bufring_buf(rr->br, bid) + rx->off;
+		size_t have = rr->len[bid] - rx->off, n = len - done < have ? len - done : have;
+		memcpy(buf + done, p, n);
+		done += n;
+		rx->off += (uint32_t)n;
+		if (rx->off == rr->len[bid]) {
+			rx->head = rr->next[bid];
+			if (rx->head < 0)
+				rx->tail = -1;
+			rx->off = 0;
+			ur_bufring_recycle(rr->br, bid);
+		}
+	}
+	return done;
+}
+
+static ssize_t rx_read(struct ur_stream *s, void *buf, size_t len)
+{
+	struct rx *rx = s->transport_;
+	for (;;) {
+		size_t n = rx_take(rx, buf, len);
+		if (n > 0)
+			return (ssize_t)n;
+		if (rx->ended)
+			return rx->end;
+		if (!rx->armed) {
+			ur_future_init(&rx->recv, rx_on_recv, rx);
+			int r =
+			    ur_recv_multishot_start(rx->rr->loop, &rx->recv, s->fd, rx->rr->br, 0);
+			if (r < 0)
+				return r;
+			rx->armed = true;
+		}
+		int r = arm_deadline(s);
+		if (r < 0)
+			return r;
+		if (ur_future_state(&rx->wake) != UR_FUTURE_PENDING) {
+			ur_future_init(&rx->wake, NULL, NULL);
+			r = ur_future_begin(rx->rr->loop, &rx->wake);
+			if (r < 0) {
+				ur_deadline(UR_NO_DEADLINE);
+				return r;
+			}
+		}
+		rx->reading = true;
+		r = ur_await(&rx->wake);
+		rx->reading = false;
+		if (rx->orphan) {
+			rx_maybe_free(rx); /* released (closed) while this read waited */
+			return -EBADF;
+		}
+		if (r < 0)
+			return r;
+	}
+}
+
+/* The stream lets go of its state: what is queued goes back, an armed recv is cancelled. */
+static void rx_release(struct ur_stream *s)
+{
+	struct rx *rx = s->transport_;
+	s->transport_ = NULL;
+	rx->orphan = true;
+	rx_drop_queue(rx);
+	if (rx->armed)
+		ur_cancel(&rx->recv); /* its final completion frees rx */
+	if (rx->reading && ur_future_state(&rx->wake) == UR_FUTURE_PENDING)
+		ur_future_resolve(&rx->wake, -EBADF);
+	rx_maybe_free(rx);
+}
+
+static const struct ur_stream_ops rx_ops = {
+    .read = rx_read,
+    .writev = plain_writev,
+    .shutdown = plain_shutdown,
+    .release = rx_release,
+};
+
 /* --- the stream ------------------------------------------------------------------------------- */
 
 int ur_stream_init(struct ur_stream *s, int fd, size_t limit)
@@ -128,8 +363,41 @@ int ur_stream_init(struct ur_stream *s, int fd, size_t limit)
 	return 0;
 }
 
+/*
+ * For TLS: a socket stream nothing has been read from beyond its buffer (plain, or over a ring
+ * with nothing received and unread), which a transport may take over.
+ */
+bool ur__stream_plain(const struct ur_stream *s);
+bool ur__stream_plain(const struct ur_stream *s)
+{
+	if (s->ops_ == &plain_ops)
+		return true;
+	return s->ops_ == &rx_ops && ((const struct rx *)s->transport_)->head < 0;
+}
+
+int ur_stream_init_rxring(struct ur_stream *s, int fd, size_t limit, struct ur_stream_rxring *rr)
+{
+	int r = ur_stream_init(s, fd, limit);
+	if (r < 0 || !rr || rr->closing)
+		return r < 0 ? r : -EINVAL;
+	struct rx *rx = rr->free_rx;
+	if (rx)
+		rr->free_rx = rx->next_free;
+	else if (!(rx = malloc(sizeof(*rx))))
+		return 0; /* no memory for the state: the stream receives with plain recvs */
+	*rx = (struct rx){.rr = rr, .head = -1, .tail = -1};
+	ur_future_init(&rx->recv, rx_on_recv, rx);
+	ur_future_init(&rx->wake, NULL, NULL);
+	rr->live++;
+	s->ops_ = &rx_ops;
+	s->transport_ = rx;
+	return 0;
+}
+
 void ur_stream_set_transport(struct ur_stream *s, const struct ur_stream_ops *ops, void *state)
 {
+	if (s->ops_ == &rx_ops && ops != &rx_ops)
+		rx_release(s); /* TLS over it reads the socket itself: the ring's recv must stop */
 	s->ops_ = ops;
 	s->transport_ = state;
 }

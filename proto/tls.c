@@ -983,11 +983,13 @@ static int handshake(struct ur_stream *s, struct tls *t)
 	return 0;
 }
 
+bool ur__stream_plain(const struct ur_stream *s); /* proto/stream.c */
+
 static bool stream_ready(const struct ur_stream *s)
 {
 	size_t buffered;
 	ur_stream_buffered(s, &buffered);
-	return s && s->fd >= 0 && !s->transport_ && buffered == 0;
+	return s && s->fd >= 0 && ur__stream_plain(s) && buffered == 0;
 }
 
 int ur_tls_client(struct ur_stream *s, struct ur_tls_ctx *ctx, const char *host)

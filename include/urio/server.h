@@ -51,7 +51,15 @@ typedef int ur_conn_fn(struct ur_stream *s, void *arg);
 enum ur_server_flags {
 	UR_SERVER_PIN_CPUS = 1u << 0,   /* own threads: pin thread i to CPU i (mod the CPU count) */
 	UR_SERVER_NO_NODELAY = 1u << 1, /* leave Nagle on for accepted connections */
+	/* plain streams receive with one multishot recv into a per-loop buffer ring
+	 * (ur_stream_init_rxring) instead of a recv per read; see docs/benchmarks.md (TCP echo)
+	 * for what it costs and saves */
+	UR_SERVER_RXRING = 1u << 2,
 };
+
+/* Default receive buffers per loop (urio/stream.h, ur_stream_rxring_new) and their size. */
+#define UR_SERVER_RX_BUFFERS     512
+#define UR_SERVER_RX_BUFFER_SIZE 4096
 
 struct ur_server_opts {
 	/* Where to listen: @unix_path if set (a Unix socket, "@name" abstract), else @host:@port
@@ -78,7 +86,13 @@ struct ur_server_opts {
 
 	ur_conn_fn *on_conn; /* required */
 	void *arg;
-	uint32_t reserved[4]; /* must be zero */
+	/* With UR_SERVER_RXRING, each loop's receive buffer ring: @rx_buffers buffers (a power of
+	 * two up to 32768; 0: UR_SERVER_RX_BUFFERS) of @rx_buffer_size bytes (0:
+	 * UR_SERVER_RX_BUFFER_SIZE). Plain connections receive with one multishot recv into it;
+	 * where the kernel has no buffer rings they fall back to a recv per read. */
+	uint32_t rx_buffers;
+	uint32_t rx_buffer_size;
+	uint32_t reserved[2]; /* must be zero */
 };
 
 /*

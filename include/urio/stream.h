@@ -73,6 +73,38 @@ struct ur_stream {
 UR_EXPORT int ur_stream_init(struct ur_stream *s, int fd, size_t limit);
 
 /*
+ * A loop's shared receive buffers for plain streams (a provided-buffer ring, urio/bufring.h),
+ * what servers use: a stream made with ur_stream_init_rxring() receives with one multishot recv
+ * into the ring, armed on its first read, instead of one recv into its own buffer per read. A
+ * message then costs one completion and no submission, and an idle connection holds no receive
+ * buffer. Loop thread only; every stream on it must belong to that loop.
+ *
+ * ur_stream_rxring_new() makes a ring of @count buffers (a power of two, 1..32768) of @size
+ * bytes on @loop. Returns 0 with *@rr set, -EINVAL, -ENOMEM, or the kernel's error (-EOPNOTSUPP
+ * before Linux 5.19: use ur_stream_init()). ur_stream_rxring_free() sets *@rr to NULL and frees
+ * the ring once the receives of the streams made over it have ended (streams closed meanwhile
+ * have their receive cancelled: it is freed from the loop when the last final completion
+ * arrives, or at once if none is pending). Streams still open must be closed first; NULL is
+ * accepted.
+ */
+struct ur_stream_rxring;
+UR_EXPORT int ur_stream_rxring_new(struct ur_loop *loop, struct ur_stream_rxring **rr,
+                                   unsigned count, size_t size);
+UR_EXPORT void ur_stream_rxring_free(struct ur_stream_rxring **rr);
+
+/*
+ * ur_stream_init() for a stream that receives through @rr (see above). A chunk the reader has
+ * not taken stays in its ring buffer (the ring's buffers are shared: a reader that never reads
+ * holds them, and other streams' receives wait for buffers to come back). Installing TLS over
+ * the stream before its first read (as servers do) stops nothing; installing it after a read
+ * cancels the ring's receive and drops bytes received but not read. Returns 0 or -EINVAL (as
+ * ur_stream_init, or @rr NULL or being freed). Without memory for its small state the stream
+ * falls back to plain recvs; the call does not fail for that.
+ */
+UR_EXPORT int ur_stream_init_rxring(struct ur_stream *s, int fd, size_t limit,
+                                    struct ur_stream_rxring *rr);
+
+/*
  * Every later call on @s must finish by @abs_ns (CLOCK_MONOTONIC, as ur_now_ns()), or return
  * -ETIMEDOUT; UR_NO_DEADLINE removes it. A call that times out may have moved some bytes: after
  * a write times out the stream should be closed.

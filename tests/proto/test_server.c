@@ -467,3 +467,88 @@ Test(server, thousand_concurrent_tls_clients_echoed, .timeout = 300)
 	ur_tls_cert_free(&cert);
 	cr_assert_eq(t_count_fds(), fds);
 }
+
+/*
+ * UR_SERVER_RXRING: connections receive through a per-loop buffer ring. A ring of four 16-byte
+ * buffers shared by 200 connections: every 64-byte message arrives in several chunks, and the
+ * ring runs dry over and over (the multishot recvs stop and are re-armed as buffers come back).
+ */
+Test(server, rxring_tiny_ring_many_clients_echoed, .timeout = 120)
+{
+	t_skip_under_valgrind();
+	int fds = t_count_fds();
+	atomic_store(&echo_done, 0);
+	struct ur_server *sv;
+	struct ur_server_opts o = {.host = "127.0.0.1",
+	                           .threads = 2,
+	                           .on_conn = echo,
+	                           .flags = UR_SERVER_RXRING,
+	                           .rx_buffers = 4,
+	                           .rx_buffer_size = 16};
+	ASSERT_RES(ur_server_start(&sv, &o), 0);
+	struct clients cs = {.port = ur_server_port(sv), .n = 200, .rounds = 5};
+	clients_run(&cs);
+	ASSERT_RES(cs.first_err, 0);
+	cr_assert_eq(atomic_load(&cs.ok), 200);
+	ASSERT_RES(ur_server_stop(sv, 5 * UR_SEC), 0);
+	struct ur_server_stats ss;
+	server_done(&sv, &ss);
+	cr_assert_eq(ss.accepted, 200);
+	cr_assert_eq(ss.cancelled, 0);
+	cr_assert_eq(atomic_load(&echo_done), 200);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
+/* Reads waiting on the ring when the grace ends are cancelled; the ring is freed after them. */
+Test(server, rxring_graceful_stop_cancels_waiting_reads, .timeout = 60)
+{
+	t_skip_under_valgrind();
+	int fds = t_count_fds();
+	atomic_store(&echo_done, 0);
+	struct ur_server *sv;
+	struct ur_server_opts o = {
+	    .host = "127.0.0.1", .threads = 2, .on_conn = echo, .flags = UR_SERVER_RXRING};
+	ASSERT_RES(ur_server_start(&sv, &o), 0);
+	struct clients cs = {.port = ur_server_port(sv), .n = 50, .rounds = 1, .keep_open = true};
+	struct stopper st = {sv, &cs, 50 * UR_MSEC};
+	pthread_t th;
+	pthread_create(&th, NULL, stop_when_served, &st);
+	clients_run(&cs);
+	pthread_join(th, NULL);
+	struct ur_server_stats ss;
+	server_done(&sv, &ss);
+	cr_assert_eq(ss.cancelled, 50);
+	cr_assert_eq(atomic_load(&echo_done), 50);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
+/* TLS installed over a ring stream before its first read: the ring's receive never starts. */
+Test(server, rxring_tls_connections_echoed, .timeout = 120)
+{
+	t_skip_under_valgrind();
+	int fds = t_count_fds();
+	struct ur_tls_cert cert;
+	ASSERT_RES(ur_tls_cert_generate(&cert, NULL), 0);
+	struct ur_tls_ctx *sctx, *cctx;
+	struct ur_tls_opts so = {.cert_pem = cert.cert_pem, .key_pem = cert.key_pem};
+	struct ur_tls_opts co = {.ca_pem = cert.ca_pem};
+	ASSERT_RES(ur_tls_ctx_new(&sctx, UR_TLS_SERVER, &so), 0);
+	ASSERT_RES(ur_tls_ctx_new(&cctx, UR_TLS_CLIENT, &co), 0);
+	struct ur_server *sv;
+	struct ur_server_opts o = {.host = "127.0.0.1",
+	                           .threads = 1,
+	                           .on_conn = tls_echo,
+	                           .arg = sctx,
+	                           .flags = UR_SERVER_RXRING};
+	ASSERT_RES(ur_server_start(&sv, &o), 0);
+	struct clients cs = {.port = ur_server_port(sv), .n = 50, .rounds = 2, .tls = cctx};
+	clients_run(&cs);
+	ASSERT_RES(cs.first_err, 0);
+	cr_assert_eq(atomic_load(&cs.ok), 50);
+	ur_server_stop(sv, 5 * UR_SEC);
+	server_done(&sv, NULL);
+	ur_tls_ctx_free(sctx);
+	ur_tls_ctx_free(cctx);
+	ur_tls_cert_free(&cert);
+	cr_assert_eq(t_count_fds(), fds);
+}

@@ -1216,6 +1216,92 @@ Test(tls, close_under_a_waiting_reader)
 	cr_assert_eq(t_count_fds(), fds);
 }
 
+/*
+ * ur_stream_close() alone (no ur_stream_shutdown) on a healthy session sends close_notify: the
+ * peer reads a clean end of stream, not UR_ETLSTRUNCATED, in both directions.
+ */
+static int implicit_close_notify_main(void *arg)
+{
+	struct duo *d = arg;
+	char line[16], buf[16];
+	duo_open(d, 0);
+	ASSERT_RES(ur_stream_write_all(&d->ss, "bye\n", 4), 4);
+	ASSERT_RES(ur_stream_close(&d->ss), 0);
+	ASSERT_RES(ur_stream_read_until(&d->cs, "\n", 1, line, sizeof(line)), 4);
+	ASSERT_RES(ur_stream_read(&d->cs, buf, sizeof(buf)), 0); /* close_notify, then FIN */
+	/* and from the client's side: a fresh pair, the client closes first */
+	ur_stream_close(&d->cs);
+	ur_tls_ctx_free(d->cctx);
+	ur_tls_ctx_free(d->sctx);
+	ur_tls_cert_free(&d->c.pem);
+	duo_open(d, 0);
+	ASSERT_RES(ur_stream_close(&d->cs), 0);
+	ASSERT_RES(ur_stream_read(&d->ss, buf, sizeof(buf)), 0);
+	duo_close(d);
+	return 0;
+}
+
+Test(tls, close_sends_close_notify)
+{
+	struct duo d;
+	int fds = t_count_fds();
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, implicit_close_notify_main, &d, NULL), 0);
+	t_loop_done(&l);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
+/* The same seen by OpenSSL's own client: s_client -debug shows the alert record arrive. */
+static int close_only_task(void *arg)
+{
+	struct server *sv = arg;
+	struct ur_stream s;
+	int fd = ur_accept(sv->lfd, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(fd, 0, "accept: %s", ur_strerror(fd));
+	ASSERT_RES(ur_stream_init(&s, fd, 0), 0);
+	ur_stream_set_timeout(&s, T_TIMEOUT);
+	sv->hs = ur_tls_server(&s, sv->ctx);
+	if (sv->hs == 0) {
+		ssize_t r = ur_stream_read_until(&s, "\n", 1, sv->got, sizeof(sv->got) - 1);
+		if (r > 0)
+			r = ur_stream_write_all(&s, "pong\n", 5);
+		sv->io = (int)(r < 0 ? r : 0);
+	}
+	ASSERT_RES(ur_stream_close(&s), 0); /* no ur_stream_shutdown() */
+	return 0;
+}
+
+Test(tls, s_client_sees_close_notify_on_close)
+{
+	struct certs c;
+	struct proc cl;
+	uint16_t port;
+	char portarg[32];
+	int fds = t_count_fds();
+	certs_make(&c, NULL);
+	struct server sv = {.ctx = server_ctx(&c, NULL), .lfd = t_listen_tcp(&port)};
+	snprintf(portarg, sizeof(portarg), "127.0.0.1:%u", port);
+	const char *argv[] = {"openssl", "s_client", "-connect", portarg,   "-CAfile",
+	                      c.ca,      "-quiet",   "-msg",     "-tls1_3", NULL};
+	proc_start(&cl, argv, false);
+	cr_assert_eq(write(cl.in, "ping\n", 5), 5);
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, close_only_task, &sv, NULL), 0);
+	t_loop_done(&l);
+	int st = proc_stop(&cl, false); /* s_client exits at the server's close */
+	ASSERT_RES(sv.hs, 0);
+	ASSERT_RES(sv.io, 0);
+	cr_assert(strstr(cl.log, "pong\n"), "s_client printed: %s", cl.log);
+	/* -msg prints each record: "<<<" is what arrived (">>>" would be s_client's own alert) */
+	cr_assert(strstr(cl.log, "<<< TLS 1.3, Alert [length 0002], warning close_notify"),
+	          "s_client saw no close_notify: %s", cl.log);
+	(void)st;
+	close(sv.lfd);
+	ur_tls_ctx_free(sv.ctx);
+	certs_drop(&c);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
 /* --- contracts -------------------------------------------------------------------------------- */
 
 Test(tls, ctx_errors_are_named)

@@ -18,6 +18,8 @@
  *   uring  raw liburing: multishot accept, one recv SQE then one send SQE per message,
  *          every SQE of a batch submitted with the wait for the next completions
  *   urio   ur_server_start (one loop), a task per connection: ur_stream_read + write_all
+ *   urio-ring  the same with UR_SERVER_RXRING: one multishot recv per connection into a
+ *          per-loop buffer ring instead of a recv per read
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -315,11 +317,14 @@ static int urio_echo(struct ur_stream *s, void *arg)
 	return 0;
 }
 
-static int serve_urio(void)
+static int serve_urio(uint32_t flags)
 {
 	struct ur_server *sv;
-	struct ur_server_opts o = {
-	    .host = "127.0.0.1", .threads = 1, .backlog = 4096, .on_conn = urio_echo};
+	struct ur_server_opts o = {.host = "127.0.0.1",
+	                           .threads = 1,
+	                           .backlog = 4096,
+	                           .on_conn = urio_echo,
+	                           .flags = flags};
 	int r = ur_server_start(&sv, &o);
 	if (r < 0) {
 		fprintf(stderr, "bench_echo: urio: %s\n", ur_strerror(r));
@@ -487,7 +492,9 @@ int main(int argc, char **argv)
 		if (strcmp(argv[2], "uring") == 0)
 			return serve_uring();
 		if (strcmp(argv[2], "urio") == 0)
-			return serve_urio();
+			return serve_urio(0);
+		if (strcmp(argv[2], "urio-ring") == 0)
+			return serve_urio(UR_SERVER_RXRING);
 #if WITH_LIBUV
 		if (strcmp(argv[2], "libuv") == 0)
 			return serve_libuv();
@@ -526,7 +533,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr,
 			        "usage: bench_echo [-d SECS] [-c CONNS,..] [-s SIZES,..] [-r N] "
-			        "[epoll libuv uring urio]\n");
+			        "[epoll libuv uring urio urio-ring]\n");
 			return 2;
 		}
 	}
@@ -547,7 +554,7 @@ int main(int argc, char **argv)
 	printf("TCP echo ping-pong on loopback: server pinned to CPU 0, load on CPU 1; %.1f s per "
 	       "run, median of %u\n",
 	       secs, repeats);
-	printf("%-6s %5s %6s %14s %12s %9s %9s\n", "server", "conns", "bytes", "CPU ns/rt", "rt/s",
+	printf("%-9s %5s %6s %14s %12s %9s %9s\n", "server", "conns", "bytes", "CPU ns/rt", "rt/s",
 	       "vs epoll", "vs uring");
 	for (size_t si = 0; si < nsizes; si++)
 		for (unsigned ci = 0; ci < nconns; ci++) {
@@ -564,7 +571,7 @@ int main(int argc, char **argv)
 			for (unsigned m = 0; m < nmodes; m++) {
 				if (r[m].rts_per_s == 0)
 					continue;
-				printf("%-6s %5u %6zu %14.0f %12.0f", modes[m], conns_list[ci],
+				printf("%-9s %5u %6zu %14.0f %12.0f", modes[m], conns_list[ci],
 				       sizes[si], r[m].cpu_per_rt, r[m].rts_per_s);
 				if (ep)
 					printf(" %8.2fx", r[m].cpu_per_rt / ep->cpu_per_rt);
