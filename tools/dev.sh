@@ -114,7 +114,8 @@ run_tests() { # DIR [meson test args...]
 
 # Fault passes over the suites that make loops (ctx makes none), every class on: a test that
 # cannot hold under a class turns that class off for itself (t_fault_unsafe, tests/helpers.h).
-fault_core_tests=(future loop file socket bufring cancel timer task edges fault limits scope group)
+fault_core_tests=(future loop file socket bufring cancel timer task edges fault limits scope group sendzc
+	splice)
 fault_spec=all
 
 fault_passes() {

@@ -293,6 +293,7 @@ Test(edges, absurd_stack_size_fails_in_spawn)
 	t_loop_done(&l);
 }
 
+#ifndef NDEBUG
 static void *start_from_thread(void *arg)
 {
 	struct ur_future f;
@@ -301,7 +302,6 @@ static void *start_from_thread(void *arg)
 	return NULL;
 }
 
-#ifndef NDEBUG
 Test(edges, start_from_a_foreign_thread_asserts_in_debug_builds, .signal = SIGABRT)
 {
 	struct ur_loop *l = t_loop();
