@@ -235,10 +235,14 @@ static int gather_fail(void *arg)
 	uint64_t took = ur_now_ns() - t0;
 	int r0 = ur_join(t[0]);
 	cr_assert_eq(ur_join(t[1]), -EPROTO);
-	cr_assert_eq(ur_join(t[2]), 5);
+	int r2 = ur_join(t[2]);
 	if (flags & UR_GATHER_CANCEL_ON_ERROR) {
 		cr_assert_eq(r0, -ECANCELED);
+		/* 5 ms before 10 ms, unless a loaded machine woke the loop late for both: then the
+		 * failer may run first and the sleeper is one of "the rest". */
+		cr_assert(r2 == 5 || r2 == -ECANCELED, "%s", ur_strerror_name(r2));
 	} else {
+		cr_assert_eq(r2, 5);
 		cr_assert_eq(r0, 300);
 		cr_assert_geq(took, 300 * UR_MSEC);
 	}
