@@ -67,6 +67,8 @@ static ssize_t plain_writev(struct ur_stream *s, const struct iovec *iov, unsign
 		while (left > 0) {
 			int r = arm_deadline(s);
 			ssize_t sent = r < 0 ? r : ur_send(s->fd, p, left, MSG_NOSIGNAL);
+			if (sent == -EINTR)
+				continue; /* nothing moved: retried, as plain_read does */
 			if (sent < 0)
 				return sent;
 			if (sent == 0)
