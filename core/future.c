@@ -251,6 +251,10 @@ static int cancel_fd_result(struct ur_future *f, int res)
  */
 static int op_fix(struct ur_loop *l, struct ur_future *f, int res)
 {
+	/* An io-wq operation interrupted by its cancellation can leak the kernel's own restart
+	 * codes (ERESTARTSYS 512 .. ERESTART_RESTARTBLOCK 516; seen from splice): cancelled. */
+	if ((f->flags_ & UR__F_CANCEL) && res <= -512 && res >= -516)
+		res = -ECANCELED;
 	if ((f->flags_ & UR__F_TIMEDOUT) && (res == -ECANCELED || res == -EINTR))
 		res = -ETIMEDOUT;
 	if (res >= 0 && (f->flags_ & UR__F_CANCEL) && (ur__op_traits(f->op_) & UR__OPF_FD)) {
