@@ -249,7 +249,7 @@ static int cancel_fd_result(struct ur_future *f, int res)
  * row says FIX translate their result or release what they held. Runs only when one of those
  * can apply (ur__finish tests the flags), so the common completion pays one test.
  */
-static int op_fix(struct ur_loop *l, struct ur_future *f, int res)
+int ur__op_fix(struct ur_loop *l, struct ur_future *f, int res)
 {
 	/* An io-wq operation interrupted by its cancellation can leak the kernel's own restart
 	 * codes (ERESTARTSYS 512 .. ERESTART_RESTARTBLOCK 516; seen from splice): cancelled. */
@@ -276,26 +276,9 @@ static int op_fix(struct ur_loop *l, struct ur_future *f, int res)
 		ur__send_buffer_done(f);
 		return res;
 	default:
-		assert(!"a row says FIX but op_fix has no case for it");
+		assert(!"a row says FIX but ur__op_fix has no case for it");
 		return res;
 	}
-}
-
-void ur__finish(struct ur_loop *l, struct ur_future *f)
-{
-	int res = f->res;
-
-	if (f->flags_ & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_FIXUP))
-		res = op_fix(l, f, res);
-	f->res = res;
-	f->cqe_flags &= ~(uint32_t)IORING_CQE_F_MORE;
-	if (!(f->flags_ & UR__F_INTERNAL))
-		l->pending--;
-	f->flags_ &= UR__F_INTERNAL;
-	f->state_ = UR_FUTURE_DONE;
-	/* Last touch of @f: the callback may restart or free it. */
-	if (f->cb_)
-		f->cb_(f, f->arg_);
 }
 
 /* One result of a multishot operation: the future stays pending. */
@@ -373,7 +356,7 @@ static bool send_zc_fallback(struct ur_loop *l, struct ur_future *f)
 /*
  * SEND_ZC's CQEs: the result (bytes sent, or -errno), flagged MORE when a notification follows,
  * then the notification (F_NOTIF), once the kernel no longer reads the buffer. The future keeps
- * the result and completes after the last of them. Returns as op_cqe.
+ * the result and completes after the last of them. Returns as ur__op_cqe.
  */
 static bool send_zc_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t flags)
 {
@@ -393,7 +376,7 @@ static bool send_zc_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uin
  * NOTIF). Returns true if it was the SQE's last CQE, its result stored in @f, for ur__cqe to
  * count; false if the future stays as it is (more to come, or urio armed the operation again).
  */
-static bool op_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t flags)
+bool ur__op_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t flags)
 {
 	switch (f->op_) {
 	case UR__OP_ACCEPT_MULTI:
@@ -416,40 +399,10 @@ static bool op_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t
 	case UR__OP_SEND_ZC:
 		return send_zc_cqe(l, f, res, flags);
 	default:
-		assert(!"a row says MULTI or NOTIF but op_cqe has no case for it");
+		assert(!"a row says MULTI or NOTIF but ur__op_cqe has no case for it");
 		break;
 	}
 	f->res = res;
 	f->cqe_flags = flags;
 	return true;
-}
-
-void ur__cqe(struct ur_loop *l, uint64_t ud, int32_t res, uint32_t flags)
-{
-	struct ur_future *f = ur__ud_future(ud);
-
-	l->stats.reaped++;
-	if (!(flags & IORING_CQE_F_MORE))
-		l->inflight--;
-	if (!f)
-		return;
-	switch (ur__ud_tag(ud)) {
-	case UR__TAG_MAIN:
-		if (f->flags_ & UR__F_MANY) {
-			if (!op_cqe(l, f, res, flags))
-				return;
-			break;
-		}
-		f->res = res;
-		f->cqe_flags = flags;
-		break;
-	case UR__TAG_LT:
-		if (res == -ETIME)
-			f->flags_ |= UR__F_TIMEDOUT;
-		break;
-	default: /* UR__TAG_AUX: its result does not matter */
-		break;
-	}
-	if (--f->owed_ == 0)
-		ur__finish(l, f);
 }

@@ -266,9 +266,12 @@ int ur__enter(struct ur_loop *l, unsigned wait_nr);
  */
 int ur__loop_run_until(struct ur_loop *l, bool (*until)(const void *), const void *arg);
 
-/* Completions (core/future.c). */
-void ur__cqe(struct ur_loop *l, uint64_t ud, int32_t res, uint32_t flags);
+/* Completions (core/future.c; ur__cqe and ur__finish are inline, below the task wake-up). */
 void ur__run_ready(struct ur_loop *l);
+/* Row-specific meaning of a final result (deadline, late descriptor, FIX rows): ur__finish. */
+int ur__op_fix(struct ur_loop *l, struct ur_future *f, int res);
+/* A MAIN CQE of a MULTI or NOTIF row: true if it was the SQE's last, its result in @f. */
+bool ur__op_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t flags);
 
 /* Fire-and-forget SQEs of the loop itself. */
 void ur__cancel_ud(struct ur_loop *l, uint64_t ud, unsigned flags);
@@ -276,8 +279,6 @@ void ur__close_fd(struct ur_loop *l, int fd);
 
 /* Completion of a future without the kernel: delivered on the next turn. */
 void ur__complete_local(struct ur_loop *l, struct ur_future *f, int res);
-/* Delivers the final completion of @f: result fix-ups, state, callback. */
-void ur__finish(struct ur_loop *l, struct ur_future *f);
 
 /* Buffer rings (core/bufring.c). */
 void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f);
@@ -414,6 +415,61 @@ static inline void ur__task_wake(struct ur_task *t)
 
 /* The continuation that wakes a task (@arg) when the future completes. */
 void ur__task_wake_cb(struct ur_future *f, void *arg);
+
+/*
+ * Delivers the final completion of @f: result fix-ups, state, callback. Inline, as ur__cqe is,
+ * so the common completion (one CQE, nothing to fix, a task waiting) costs no call but the
+ * wake-up's, and a task's wake-up costs none: the wake callback is recognised and run in place.
+ */
+static inline void ur__finish(struct ur_loop *l, struct ur_future *f)
+{
+	int res = f->res;
+
+	if (f->flags_ & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_FIXUP))
+		res = ur__op_fix(l, f, res);
+	f->res = res;
+	f->cqe_flags &= ~(uint32_t)IORING_CQE_F_MORE;
+	if (!(f->flags_ & UR__F_INTERNAL))
+		l->pending--;
+	f->flags_ &= UR__F_INTERNAL;
+	f->state_ = UR_FUTURE_DONE;
+	/* Last touch of @f: the callback may restart or free it. */
+	if (f->cb_ == ur__task_wake_cb)
+		ur__task_wake(f->arg_);
+	else if (f->cb_)
+		f->cb_(f, f->arg_);
+}
+
+/* One CQE, as the loop reaped it: routed by its user_data's tag to its future (core/future.c). */
+static inline void ur__cqe(struct ur_loop *l, uint64_t ud, int32_t res, uint32_t flags)
+{
+	struct ur_future *f = ur__ud_future(ud);
+
+	l->stats.reaped++;
+	if (!(flags & IORING_CQE_F_MORE))
+		l->inflight--;
+	if (!f)
+		return;
+	switch (ur__ud_tag(ud)) {
+	case UR__TAG_MAIN:
+		if (f->flags_ & UR__F_MANY) {
+			if (!ur__op_cqe(l, f, res, flags))
+				return;
+			break;
+		}
+		f->res = res;
+		f->cqe_flags = flags;
+		break;
+	case UR__TAG_LT:
+		if (res == -ETIME)
+			f->flags_ |= UR__F_TIMEDOUT;
+		break;
+	default: /* UR__TAG_AUX: its result does not matter */
+		break;
+	}
+	if (--f->owed_ == 0)
+		ur__finish(l, f);
+}
 /* Ends the task's current wait: cancels what it awaits, pokes its combinator (cancel, expiry). */
 void ur__task_interrupt(struct ur_task *t);
 void ur__task_free(struct ur_task *t);
