@@ -344,7 +344,15 @@ static int run(struct ur_loop *l, enum ur_run_mode mode, bool (*until)(const voi
 		             !atomic_load_explicit(&l->posts, memory_order_relaxed);
 		if (!(l->ring.features & IORING_FEAT_EXT_ARG))
 			ur__timers_arm(l);
-		ret = ur__enter(l, block ? 1 : 0);
+		/*
+		 * A turn that would not block, with nothing to submit and nothing the kernel owes
+		 * us but its own wake-up read, needs no entry: posts and timers are checked in user
+		 * space, and a wake-up (the eventfd read's completion, a MSG_RING) that waits in
+		 * the kernel is only a wake-up. Tasks that only yield run without system calls.
+		 */
+		unsigned own = l->wake_f.state_ == UR_FUTURE_PENDING;
+		if (block || l->inflight > own || io_uring_sq_ready(&l->ring) || l->bl_len)
+			ret = ur__enter(l, block ? 1 : 0);
 		if (ret < 0)
 			break;
 		unsigned n = reap(l, l->max_per_turn);

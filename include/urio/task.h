@@ -159,8 +159,9 @@ UR_EXPORT int ur_sleep(uint64_t ns);
 
 /*
  * Lets every other ready task run once, then resumes; completions are reaped at least once per
- * round of the ready tasks (and every 64 yields). Returns 0, or -ECANCELED in a cancelled task,
- * UR_ENOTASK outside a task.
+ * round of the ready tasks (and every 64 yields), with a system call only when operations are in
+ * flight or waiting to be submitted. Returns 0, or -ECANCELED in a cancelled task, UR_ENOTASK
+ * outside a task.
  */
 UR_EXPORT int ur_yield(void);
 

@@ -131,6 +131,53 @@ Test(task, waits_outside_a_task_enter_the_kernel_once_per_turn)
 	t_loop_done(&l);
 }
 
+static int yield_many(void *arg)
+{
+	int n = *(const int *)arg;
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(ur_yield(), 0);
+	return 0;
+}
+
+static int yield_beside_a_sleep(void *arg)
+{
+	struct ur_task *t;
+	cr_assert_eq(ur_spawn(ur_current_loop(), &t, yield_many, arg, NULL), 0);
+	struct ur_future f;
+	ur_future_init(&f, NULL, NULL);
+	/* a NOP in flight while the other task yields: the kernel owes us something */
+	cr_assert_eq(ur_nop_start(ur_current_loop(), &f), 0);
+	cr_assert_eq(ur_await(&f), 0);
+	return ur_join(t);
+}
+
+/*
+ * A turn with nothing in flight and nothing to submit makes no system call: tasks that only
+ * yield never enter the kernel. With an operation in flight the loop still enters every turn,
+ * so the completion is not starved by the yields.
+ */
+Test(task, yields_with_nothing_in_flight_make_no_system_call)
+{
+	t_fault_unsafe(UR__FAULT_ALL, "counts kernel entries, which injected faults add");
+	struct ur_loop *l = t_loop();
+	int n = 1000, res = -1;
+	struct ur_task *a, *b;
+	cr_assert_eq(ur_spawn(l, &a, yield_many, &n, NULL), 0);
+	cr_assert_eq(ur_spawn(l, &b, yield_many, &n, NULL), 0);
+	uint64_t e0 = enters_of(l);
+	cr_assert_eq(ur_loop_run(l, UR_RUN_DEFAULT), 0);
+	cr_assert_eq(enters_of(l) - e0, 0, "%" PRIu64 " entries for 2,000 yields",
+	             enters_of(l) - e0);
+	cr_assert_eq(ur_join(a), 0);
+	cr_assert_eq(ur_join(b), 0);
+
+	e0 = enters_of(l);
+	cr_assert_eq(ur_run(l, yield_beside_a_sleep, &n, &res), 0);
+	cr_assert_eq(res, 0);
+	cr_assert_geq(enters_of(l) - e0, 1);
+	t_loop_done(&l);
+}
+
 static int spawner(void *arg)
 {
 	int n = (int)(intptr_t)arg;
