@@ -20,6 +20,7 @@
 #include <urio.h>
 #include <urio/http1.h>
 #include <urio/http_server.h>
+#include <urio/server.h>
 
 /* One read of a file body through the ring, and the most memory a body read-ahead holds. */
 #define FILE_CHUNK ((size_t)64 * 1024)
@@ -32,6 +33,7 @@
 
 struct conn {
 	struct ur_stream *s;
+	struct ur_server *sv; /* the server helper's connection (urio/server.h), or NULL */
 	const struct ur_http_server_opts *o;
 	struct ur_http1_limits lim;
 	char *head; /* a copy of the header section of a request with a body */
@@ -360,6 +362,13 @@ static ssize_t read_chunked(struct conn *c, size_t max)
 	return (ssize_t)have;
 }
 
+/* A graceful stop was asked for: the server helper's, or the caller's hook. */
+static bool stop_requested(const struct conn *c)
+{
+	return (c->sv && ur_server_stopping(c->sv)) ||
+	       (c->o->stopping && c->o->stopping(c->o->stop_arg));
+}
+
 /*
  * Serves one request. Returns 1 to go on with the next, 0 when the connection is to end
  * normally, or an error.
@@ -378,11 +387,23 @@ static int serve_one(struct conn *c)
 	ur_http1_parser_init(&p, &c->lim);
 	buf = ur_stream_buffered(c->s, &len);
 	ur_stream_set_timeout(c->s, len ? o->request_timeout_ns : o->idle_timeout_ns);
+	/* a server helper's connection waits for the first byte marked idle: a stop ends it then */
+	bool idle = len == 0 && c->sv;
+	if (idle && ur_server_conn_idle(c->s, true) < 0)
+		return 0; /* the server is stopping already */
 	for (;;) {
 		n = len ? ur_http1_parse_request(&p, buf, len, &rq) : UR_EHTTP_INCOMPLETE;
 		if (n != UR_EHTTP_INCOMPLETE)
 			break;
 		ssize_t got = ur_stream_fill(c->s);
+		if (idle) {
+			idle = false;
+			ur_server_conn_idle(c->s, false);
+			/* cancelled by the stop while idle (bytes that came in the same turn
+			   included): the normal end of keep-alive, not an error */
+			if (ur_cancelled() && ur_server_stopping(c->sv))
+				return 0;
+		}
 		if (got == 0 && len == 0)
 			return 0; /* closed between requests: the normal end of keep-alive */
 		if (got == 0) {
@@ -504,8 +525,7 @@ static int serve_one(struct conn *c)
 	}
 	bool head_only = rq.method_len == 4 && memcmp(rq.method, "HEAD", 4) == 0;
 	bool close = rs.close || !fr.keep_alive ||
-	             (o->max_requests && c->served + 1 >= o->max_requests) ||
-	             (o->stopping && o->stopping(o->stop_arg));
+	             (o->max_requests && c->served + 1 >= o->max_requests) || stop_requested(c);
 	int r = send_response(c, &rs, head_only, close);
 	if (rs.file_fd >= 0)
 		ur_close(rs.file_fd);
@@ -520,7 +540,7 @@ static int serve_one(struct conn *c)
 ssize_t ur_http_serve_conn(struct ur_stream *s, const struct ur_http_server_opts *opts)
 {
 	struct ur_http_server_opts o = *opts;
-	struct conn c = {.s = s, .o = &o};
+	struct conn c = {.s = s, .sv = ur_server_of(s), .o = &o};
 	int r;
 
 	if (!o.handler)
@@ -540,7 +560,7 @@ ssize_t ur_http_serve_conn(struct ur_stream *s, const struct ur_http_server_opts
 	                                                                     : UR_HTTP1_MAX_FIELDS,
 	};
 	do {
-		if (o.stopping && o.stopping(o.stop_arg)) {
+		if (stop_requested(&c)) {
 			size_t len;
 			ur_stream_buffered(s, &len);
 			if (len == 0)

@@ -33,6 +33,10 @@
 #define BACKOFF_MIN (1 * UR_MSEC)
 #define BACKOFF_MAX (256 * UR_MSEC)
 
+/* A bit of ur_stream.flags_ that proto/stream.c leaves alone (see its enum): set on the streams
+ * this server hands to connection tasks, so that ur_server_of() can tell them from any other. */
+#define STREAM_SERVER_CONN (1u << 31)
+
 struct conn {
 	struct ur_stream s;
 	struct srv_loop *sl;
@@ -40,6 +44,7 @@ struct conn {
 	struct conn *prev, *next;
 	int fd;
 	bool started;
+	bool idle; /* ur_server_conn_idle(): a stop cancels the task at once */
 };
 
 struct srv_loop {
@@ -80,7 +85,7 @@ struct ur_server {
 	atomic_bool stopping;
 	uint64_t grace_deadline; /* written before the stop posts, read on the loops after */
 	atomic_uint_fast64_t accepted, active, accept_errors, accept_backoffs, limit_pauses,
-	    cancelled;
+	    cancelled, idle_ended;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -115,6 +120,7 @@ static int conn_main(void *arg)
 	if (!sl->hard_stop && (sl->rx ? ur_stream_init_rxring(&c->s, c->fd, sv->limit, sl->rx)
 	                              : ur_stream_init(&c->s, c->fd, sv->limit)) == 0) {
 		c->fd = -1; /* the stream's now */
+		c->s.flags_ |= STREAM_SERVER_CONN;
 		sv->on_conn(&c->s, sv->arg);
 		if (c->s.fd >= 0)
 			ur_stream_close(&c->s);
@@ -308,6 +314,15 @@ static void stop_on_loop(void *arg)
 	sl->stopping = true;
 	if (!sl->started)
 		return; /* start_on_loop() has yet to run: it finishes at once */
+	/* idle connections (waiting for a request that has not begun) end now, not at the grace */
+	for (struct conn *c = sl->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->idle && c->started) {
+			c->idle = false;
+			if (ur_task_cancel(c->task) == 0)
+				atomic_fetch_add_explicit(&sv->idle_ended, 1, memory_order_relaxed);
+		}
+	}
 	if (sl->acc_armed)
 		ur_cancel(&sl->acc); /* the listener closes once its final completion is in */
 	else if (ur_future_state(&sl->backoff) != UR_FUTURE_PENDING)
@@ -586,6 +601,32 @@ bool ur_server_stopping(const struct ur_server *sv)
 	return atomic_load_explicit(&((struct ur_server *)sv)->stopping, memory_order_relaxed);
 }
 
+static struct conn *conn_of(const struct ur_stream *s)
+{
+	if (!s || !(s->flags_ & STREAM_SERVER_CONN))
+		return NULL;
+	return (struct conn *)(void *)s; /* the stream is the conn's first member */
+}
+
+struct ur_server *ur_server_of(const struct ur_stream *s)
+{
+	struct conn *c = conn_of(s);
+	return c ? c->sl->sv : NULL;
+}
+
+int ur_server_conn_idle(struct ur_stream *s, bool idle)
+{
+	struct conn *c = conn_of(s);
+	if (!c)
+		return -EINVAL;
+	if (idle && (c->sl->stopping || ur_server_stopping(c->sl->sv))) {
+		c->idle = false;
+		return -ECANCELED;
+	}
+	c->idle = idle;
+	return 0;
+}
+
 void ur_server_stats(const struct ur_server *csv, struct ur_server_stats *out)
 {
 	struct ur_server *sv = (struct ur_server *)csv;
@@ -596,5 +637,6 @@ void ur_server_stats(const struct ur_server *csv, struct ur_server_stats *out)
 	    .accept_backoffs = atomic_load_explicit(&sv->accept_backoffs, memory_order_relaxed),
 	    .limit_pauses = atomic_load_explicit(&sv->limit_pauses, memory_order_relaxed),
 	    .cancelled = atomic_load_explicit(&sv->cancelled, memory_order_relaxed),
+	    .idle_ended = atomic_load_explicit(&sv->idle_ended, memory_order_relaxed),
 	};
 }

@@ -24,6 +24,7 @@ enum {
 	STREAM_READING = 1u << 1, /* a transport read is in flight */
 	STREAM_WRITING = 1u << 2, /* a transport write or shutdown is in flight */
 	STREAM_CLOSING = 1u << 3, /* closed under one of those: the last to return finishes */
+	/* bit 31 is proto/server.c's: it marks the streams of the server's connections */
 };
 
 /* --- the plain socket transport --------------------------------------------------------------- */

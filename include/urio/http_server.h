@@ -14,9 +14,25 @@
  *	{
  *		return ur_http_resp_mem(rs, 200, "text/plain", "hello\n", 6);
  *	}
+ *	static int on_conn(struct ur_stream *s, void *arg)   // urio/server.h's connection task
+ *	{
+ *		struct ur_http_server_opts o = {.handler = hello};
+ *		ur_http_serve_conn(s, &o);
+ *		return 0;
+ *	}
  *	...
- *	struct ur_http_server_opts o = {.handler = hello};
- *	ur_http_serve_conn(stream, &o);          // in the connection's task
+ *	struct ur_server_opts so = {.port = 8080, .threads = 1, .on_conn = on_conn};
+ *	ur_server_start(&sv, &so);
+ *	...
+ *	ur_server_stop(sv, 5 * UR_SEC);   // idle keep-alive connections end now, busy ones
+ *	ur_server_join(sv);               // finish their response (Connection: close)
+ *
+ * Graceful stop: on a stream of the server helper (urio/server.h), ur_http_serve_conn() follows
+ * the server's stop by itself: a connection waiting for its next request's first byte ends at
+ * once (ur_server_conn_idle), one in the middle of a request finishes that response, sent with
+ * Connection: close, then ends. Over a stream of the caller's own, the @stopping hook of the
+ * options says when to stop (checked before and after each request; it cannot wake a
+ * connection that waits idle: that one ends at its idle timeout or when its task is cancelled).
  *
  * What the server answers by itself, closing the connection after it (Connection: close):
  *   400 a malformed request line or header section, a bad Content-Length or Transfer-Encoding
@@ -42,7 +58,8 @@
 extern "C" {
 #endif
 
-/* A request as the handler sees it. Every pointer is valid until the handler returns. */
+/* A request as the handler sees it. Every pointer is valid until the handler returns (not
+ * after: the next request reuses the memory). */
 struct ur_http_server_req {
 	const char *method; /* a token, not NUL-terminated */
 	size_t method_len;
@@ -112,9 +129,11 @@ struct ur_http_server_opts {
 	uint64_t request_timeout_ns; /* read one whole request once it began (30 s) */
 	uint64_t max_requests;       /* per connection, then Connection: close (0: unbounded) */
 	/*
-	 * Optional: checked before each request; when it returns true the connection is ended
-	 * gracefully (an idle connection at once, a busy one after its response, sent with
-	 * Connection: close). The server helper's "stopping" flag goes here.
+	 * Optional: checked before each request and after each handler; when it returns true the
+	 * connection is ended gracefully (between requests at once, a busy one after its
+	 * response, sent with Connection: close). Not needed for the server helper's stop, which
+	 * a stream of urio/server.h brings along (see above); for another stop condition of your
+	 * own. A connection idle in its wait for a request is not woken by it.
 	 */
 	bool (*stopping)(void *stop_arg);
 	void *stop_arg;

@@ -7,8 +7,9 @@
  * connection) and spawns a task per connection that is handed the connection's stream. It runs
  * either on threads of its own (one loop each, one SO_REUSEPORT listening socket each, so the
  * kernel spreads connections across them) or on loops the caller runs. Stopping is graceful:
- * accepting stops at once, connections get until a deadline to finish, then they are cancelled;
- * when the server says it has stopped, nothing of it is left (sockets, tasks, memory).
+ * accepting stops at once, connections marked idle (ur_server_conn_idle) are ended at once,
+ * busy ones get until a deadline to finish, then they are cancelled; when the server says it has
+ * stopped, nothing of it is left (sockets, tasks, memory).
  *
  *	static int echo(struct ur_stream *s, void *arg)
  *	{
@@ -108,7 +109,8 @@ UR_EXPORT int ur_server_start(struct ur_server **sv, const struct ur_server_opts
 /*
  * Stops the server gracefully; callable from any thread, including a connection task.
  * Accepting stops now (listening sockets closed; connections still in their accept queues are
- * reset); connections may run for @grace_ns more, then their tasks are cancelled. Returns at
+ * reset) and idle connections (ur_server_conn_idle) are cancelled; the others may run for
+ * @grace_ns more, then their tasks are cancelled. Returns at
  * once: 0, or -EALREADY if it was stopped before (the first grace period stands).
  */
 UR_EXPORT int ur_server_stop(struct ur_server *sv, uint64_t grace_ns);
@@ -137,6 +139,28 @@ UR_EXPORT uint16_t ur_server_port(const struct ur_server *sv);
 /* True after ur_server_stop(): connection tasks may check it to wind up idle connections. */
 UR_EXPORT bool ur_server_stopping(const struct ur_server *sv);
 
+/*
+ * The server whose connection @s is (the stream a ur_conn_fn was handed, plain or with TLS over
+ * it), or NULL for any other stream. This is how a connection task reaches its server, e.g. for
+ * ur_server_stopping(), without keeping the pointer ur_server_start() returns somewhere global:
+ * connections may be accepted before that call has returned.
+ */
+UR_EXPORT struct ur_server *ur_server_of(const struct ur_stream *s);
+
+/*
+ * Marks the server connection @s idle (@idle true: its task waits for the peer to begin
+ * something, e.g. the next request of a keep-alive connection) or busy again (false). A stop
+ * cancels the task of an idle connection at once (the wait in progress returns -ECANCELED)
+ * instead of leaving it to the grace period; a busy one keeps its grace period to finish.
+ * Call it from the connection's task, and unmark as soon as the wait returns: a connection
+ * marked idle may lose bytes that arrived in the same loop turn as the stop (the race every
+ * server's idle close has; clients retry idempotent requests on a fresh connection).
+ * ur_http_serve_conn() does this by itself around its wait for a request's first byte.
+ * Returns 0; -ECANCELED when marking idle a connection whose server is stopping already (end
+ * it now); -EINVAL for a stream that is not a server connection.
+ */
+UR_EXPORT int ur_server_conn_idle(struct ur_stream *s, bool idle);
+
 struct ur_server_stats {
 	uint64_t accepted;        /* connections handed to a task */
 	uint64_t active;          /* connection tasks running now */
@@ -144,6 +168,7 @@ struct ur_server_stats {
 	uint64_t accept_backoffs; /* pauses taken after an accept failure */
 	uint64_t limit_pauses;    /* times accepting paused at max_conns */
 	uint64_t cancelled;       /* connection tasks cancelled at the end of a grace period */
+	uint64_t idle_ended;      /* idle connections (ur_server_conn_idle) ended by the stop */
 };
 
 /* Counters summed over every loop. Thread-safe (relaxed atomic reads). */

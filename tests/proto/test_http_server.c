@@ -19,6 +19,8 @@
 #include "helpers.h"
 #include <urio/http1.h>
 #include <urio/http_server.h>
+#include <urio/server.h>
+#include <stdatomic.h>
 
 #define MAX_CONNS 8
 
@@ -609,6 +611,168 @@ Test(http_server, serve_conn_outside_a_task_is_refused)
 	t_tcp_pair(&a, &b);
 	cr_assert_eq(ur_stream_init(&s, a, 0), 0);
 	ASSERT_RES((int)ur_http_serve_conn(&s, &o), UR_ENOTASK);
+	ur_stream_close(&s);
+	close(b);
+}
+
+/* --- over the server helper: graceful stop, ur_server_of, the request body kept -------------- */
+
+static atomic_int slow_in_handler, slow_may_answer;
+#define SLOW_LEN ((size_t)100 * 1024)
+
+/* /slow: says it is in, waits until the test has stopped the server, then answers 100 KiB. */
+static int stop_handler(const struct ur_http_server_req *rq, struct ur_http_server_resp *rs,
+                        void *arg)
+{
+	(void)arg;
+	cr_assert_not_null(ur_server_of(rq->stream));
+	if (rq->path_len == 5 && memcmp(rq->path, "/slow", 5) == 0) {
+		atomic_store(&slow_in_handler, 1);
+		while (!atomic_load(&slow_may_answer)) {
+			int r = ur_sleep(1 * UR_MSEC);
+			if (r < 0)
+				return r;
+		}
+		char *b = malloc(SLOW_LEN);
+		for (size_t i = 0; i < SLOW_LEN; i++)
+			b[i] = (char)('a' + i % 26);
+		return ur_http_resp_take(rs, 200, NULL, b, SLOW_LEN);
+	}
+	return ur_http_resp_mem(rs, 200, NULL, "ok", 2);
+}
+
+static int stop_conn(struct ur_stream *s, void *arg)
+{
+	(void)arg;
+	cr_assert_not_null(ur_server_of(s));
+	/* an idle timeout far beyond the test's: only the stop can end an idle connection */
+	struct ur_http_server_opts o = {.handler = stop_handler, .idle_timeout_ns = 600 * UR_SEC};
+	ur_http_serve_conn(s, &o);
+	return 0;
+}
+
+/* Blocking libc client: the server runs on its own thread. */
+static int raw_connect(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	struct sockaddr_in a = t_loopback(port);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static void raw_send(int fd, const char *s)
+{
+	size_t len = strlen(s);
+	cr_assert_eq(send(fd, s, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* Reads until end of stream (or a reset); returns the bytes read. */
+static size_t raw_read_to_eof(int fd, char *buf, size_t cap)
+{
+	size_t have = 0;
+	for (;;) {
+		ssize_t got = recv(fd, buf + have, cap - have, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return have;
+		have += (size_t)got;
+		cr_assert_lt(have, cap);
+	}
+}
+
+/* Reads exactly one response with a Content-Length body; returns the body's length. */
+static size_t raw_read_one(int fd, char *buf, size_t cap, bool *close)
+{
+	size_t have = 0;
+	for (;;) {
+		struct ur_http_header h[32];
+		struct ur_http1_parser p;
+		struct ur_http1_response r = {.headers = h, .max_headers = 32};
+		ur_http1_parser_init(&p, NULL);
+		int n = have ? ur_http1_parse_response(&p, buf, have, &r) : UR_EHTTP_INCOMPLETE;
+		if (n > 0) {
+			ssize_t ci = ur_http_header_find(h, r.num_headers, "content-length", 0);
+			cr_assert_geq(ci, 0);
+			size_t clen = strtoul(h[ci].value, NULL, 10);
+			*close = ur_http_header_has_token(h, r.num_headers, "connection", "close");
+			cr_assert_eq(r.status, 200);
+			while (have < (size_t)n + clen) {
+				ssize_t got = recv(fd, buf + have, cap - have, 0);
+				cr_assert_gt(got, 0, "body cut short");
+				have += (size_t)got;
+			}
+			cr_assert_eq(have, (size_t)n + clen, "bytes beyond the response");
+			memmove(buf, buf + n, clen);
+			return clen;
+		}
+		cr_assert_eq(n, UR_EHTTP_INCOMPLETE);
+		ssize_t got = recv(fd, buf + have, cap - have, 0);
+		cr_assert_gt(got, 0, "recv");
+		have += (size_t)got;
+	}
+}
+
+Test(http_server, a_stop_ends_idle_keep_alive_connections_at_once_and_lets_busy_ones_finish)
+{
+	t_skip_under_valgrind();
+	int fds = t_count_fds();
+	atomic_store(&slow_in_handler, 0);
+	atomic_store(&slow_may_answer, 0);
+	struct ur_server *sv;
+	struct ur_server_opts so = {.host = "127.0.0.1", .threads = 1, .on_conn = stop_conn};
+	ASSERT_RES(ur_server_start(&sv, &so), 0);
+	uint16_t port = ur_server_port(sv);
+	size_t cap = SLOW_LEN + 4096;
+	char *buf = malloc(cap);
+	bool close_after;
+
+	/* A: one request answered, then idle on keep-alive */
+	int a = raw_connect(port);
+	raw_send(a, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+	cr_assert_eq(raw_read_one(a, buf, cap, &close_after), 2);
+	cr_assert(!close_after);
+	/* B: a request in the handler when the stop comes */
+	int b = raw_connect(port);
+	raw_send(b, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+	while (!atomic_load(&slow_in_handler))
+		usleep(1000);
+
+	/* a grace far longer than the test's timeout: a connection that waits for it fails it */
+	ASSERT_RES(ur_server_stop(sv, 3600 * UR_SEC), 0);
+	/* the idle one ends now, long before its idle timeout */
+	char c;
+	cr_assert_eq(raw_read_to_eof(a, &c, 1), 0);
+	/* the busy one finishes its response, whole, with Connection: close, then ends */
+	atomic_store(&slow_may_answer, 1);
+	cr_assert_eq(raw_read_one(b, buf, cap, &close_after), SLOW_LEN);
+	cr_assert(close_after);
+	for (size_t i = 0; i < SLOW_LEN; i++)
+		cr_assert_eq(buf[i], (char)('a' + i % 26), "byte %zu", i);
+	cr_assert_eq(raw_read_to_eof(b, buf, cap), 0);
+
+	ASSERT_RES(ur_server_join(sv), 0);
+	struct ur_server_stats ss;
+	ur_server_stats(sv, &ss);
+	cr_assert_eq(ss.accepted, 2);
+	cr_assert_eq(ss.idle_ended, 1);
+	cr_assert_eq(ss.cancelled, 0, "the grace period ran out");
+	ASSERT_RES(ur_server_free(&sv), 0);
+	close(a);
+	close(b);
+	free(buf);
+	cr_assert_eq(t_count_fds(), fds, "descriptors leaked");
+}
+
+Test(http_server, a_stream_of_ones_own_is_no_server_connection)
+{
+	struct ur_stream s;
+	int a, b;
+	t_tcp_pair(&a, &b);
+	cr_assert_eq(ur_stream_init(&s, a, 0), 0);
+	cr_assert_null(ur_server_of(&s));
+	ASSERT_RES(ur_server_conn_idle(&s, true), -EINVAL);
 	ur_stream_close(&s);
 	close(b);
 }

@@ -14,18 +14,11 @@
 
 #define HANDSHAKE_NS (10 * UR_SEC)
 /*
- * How long connections get to finish after a stop. Idle keep-alive connections would otherwise
- * hold the stop until their idle timeout; by the time urfetch stops its server, the clients are
- * done (the demo) or gone (--serve's parent closed stdin), so a short grace is enough.
+ * How long busy connections get to finish after a stop (idle keep-alive connections end at once:
+ * ur_http_serve_conn() follows the server's stop). By the time urfetch stops its server, the
+ * clients are done (the demo) or gone (--serve's parent closed stdin), so a short grace is enough.
  */
 #define STOP_GRACE_NS (100 * UR_MSEC)
-
-static bool stopping(void *arg)
-{
-	struct uf_server *srv = arg;
-	struct ur_server *sv = atomic_load_explicit(&srv->sv, memory_order_acquire);
-	return sv && ur_server_stopping(sv);
-}
 
 static int on_conn(struct ur_stream *s, void *arg)
 {
@@ -37,9 +30,7 @@ static int on_conn(struct ur_stream *s, void *arg)
 		if (ur_tls_server(s, srv->tls) < 0)
 			return 0;
 	}
-	o.stopping = stopping;
-	o.stop_arg = srv;
-	ur_http_serve_conn(s, &o);
+	ur_http_serve_conn(s, &o); /* follows the server's stop by itself */
 	return 0;
 }
 
