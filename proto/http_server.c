@@ -157,6 +157,24 @@ int ur_http_resp_take(struct ur_http_server_resp *rs, int status, const char *ty
 	return 0;
 }
 
+char *ur_http_req_take_body(const struct ur_http_server_req *rq)
+{
+	struct conn *c = rq->conn_;
+	char *b;
+	if (c && c->body && rq->body == c->body) {
+		b = c->body; /* the connection's buffer, handed over: the next body gets a new one
+		              */
+		c->body = NULL;
+		c->body_cap = 0;
+		return b;
+	}
+	if (!(b = malloc(rq->body_len + 1)))
+		return NULL;
+	memcpy(b, rq->body, rq->body_len);
+	b[rq->body_len] = '\0';
+	return b;
+}
+
 int ur_http_resp_file(struct ur_http_server_resp *rs, int dfd, const char *path, const char *type)
 {
 	struct statx st;
@@ -352,7 +370,7 @@ static ssize_t read_chunked(struct conn *c, size_t max)
 		if (dlen > 0) {
 			if (dlen > max - have)
 				return -413;
-			if (grow(&c->body, &c->body_cap, have + dlen) < 0)
+			if (grow(&c->body, &c->body_cap, have + dlen + 1) < 0)
 				return -ENOMEM;
 			memcpy(c->body + have, data, dlen);
 			have += dlen;
@@ -475,7 +493,7 @@ static int serve_one(struct conn *c)
 		}
 		ssize_t got;
 		if (fr.body == UR_HTTP1_BODY_LENGTH) {
-			if (grow(&c->body, &c->body_cap, (size_t)fr.length) < 0)
+			if (grow(&c->body, &c->body_cap, (size_t)fr.length + 1) < 0)
 				return -ENOMEM;
 			got = ur_stream_read_exactly(c->s, c->body, (size_t)fr.length);
 			if (got == UR_EINCOMPLETE)
@@ -489,8 +507,11 @@ static int serve_one(struct conn *c)
 		}
 		if (got < 0)
 			return (int)got;
-		body = c->body;
-		body_len = (size_t)got;
+		if (got > 0) { /* a chunked body may be empty: then c->body may be NULL */
+			body = c->body;
+			body_len = (size_t)got;
+			c->body[body_len] = '\0'; /* grown with room for it */
+		}
 	}
 
 	struct ur_http_server_req req = {
@@ -506,6 +527,7 @@ static int serve_one(struct conn *c)
 	    .body_len = body_len,
 	    .stream = c->s,
 	    .seq = c->served,
+	    .conn_ = c,
 	};
 	const char *q = memchr(rq.target, '?', rq.target_len);
 	req.path_len = q ? (size_t)(q - rq.target) : rq.target_len;

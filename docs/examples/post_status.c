@@ -27,14 +27,14 @@ static int echo(const struct ur_http_server_req *rq, struct ur_http_server_resp 
 	int r = ur_http_resp_header(rs, "X-Length", len);
 	if (r < 0)
 		return r;
-	/* the request body lives only until the handler returns: the response takes a copy */
-	char *copy = malloc(rq->body_len + 1);
-	if (!copy)
+	/* the request body lives only until the handler returns: take it (no copy), and let the
+	   response own it */
+	char *body = ur_http_req_take_body(rq);
+	if (!body)
 		return -ENOMEM;
-	memcpy(copy, rq->body, rq->body_len);
-	r = ur_http_resp_take(rs, 201, "text/plain", copy, rq->body_len);
+	r = ur_http_resp_take(rs, 201, "text/plain", body, rq->body_len);
 	if (r < 0)
-		free(copy);
+		free(body);
 	return r;
 }
 

@@ -27,6 +27,12 @@
  *	ur_server_stop(sv, 5 * UR_SEC);   // idle keep-alive connections end now, busy ones
  *	ur_server_join(sv);               // finish their response (Connection: close)
  *
+ * Lifetimes: everything the handler is given (@rq: method, target, headers, body) lives until
+ * the handler returns, no longer: the server reads the next request into the same memory. Copy
+ * what you keep, or take the body with ur_http_req_take_body(). A response body given by
+ * reference (ur_http_resp_mem) must outlive the handler; ur_http_resp_take() hands the server a
+ * malloc()ed one instead.
+ *
  * Graceful stop: on a stream of the server helper (urio/server.h), ur_http_serve_conn() follows
  * the server's stop by itself: a connection waiting for its next request's first byte ends at
  * once (ur_server_conn_idle), one in the middle of a request finishes that response, sent with
@@ -70,10 +76,14 @@ struct ur_http_server_req {
 	const struct ur_http_header *headers; /* see ur_http_header_find() in urio/http1.h */
 	size_t num_headers;
 	int minor_version; /* HTTP/1.0 or HTTP/1.1 */
-	const char *body;  /* the whole body, dechunked; "" (length 0) when there is none */
+	/* the whole body, dechunked and NUL-terminated (body[body_len] == '\0', for text; the body
+	   may hold NULs itself); "" (length 0) when there is none. Valid until the handler
+	   returns: ur_http_req_take_body() keeps it. */
+	const char *body;
 	size_t body_len;
 	struct ur_stream *stream; /* the connection (for its fd and peer address; do not read) */
 	uint64_t seq;             /* 0 for the connection's first request, then 1, 2... */
+	void *conn_;              /* private */
 };
 
 /* Most extra header fields a response may carry (beyond Content-Length, Date, Connection). */
@@ -149,6 +159,15 @@ struct ur_http_server_opts {
  * list above counts as normal.
  */
 UR_EXPORT ssize_t ur_http_serve_conn(struct ur_stream *s, const struct ur_http_server_opts *o);
+
+/*
+ * Keeps the request's body past the handler: returns it in memory from malloc() that the caller
+ * now owns (free() it), rq->body_len bytes plus a terminating NUL. The buffer the body was read
+ * into is handed over when it can be (no copy; the connection makes a new one for its next
+ * body), else it is copied. May be passed on to ur_http_resp_take() to answer with it. NULL
+ * when out of memory. Call it from the handler only.
+ */
+UR_EXPORT char *ur_http_req_take_body(const struct ur_http_server_req *rq);
 
 /*
  * Helpers for handlers. ur_http_resp_mem() sets status, a Content-Type (NULL: none) and a

@@ -638,6 +638,14 @@ static int stop_handler(const struct ur_http_server_req *rq, struct ur_http_serv
 			b[i] = (char)('a' + i % 26);
 		return ur_http_resp_take(rs, 200, NULL, b, SLOW_LEN);
 	}
+	if (rq->path_len == 5 && memcmp(rq->path, "/take", 5) == 0) {
+		/* NUL-terminated, and kept past the handler: answered with itself */
+		cr_assert_eq(rq->body[rq->body_len], '\0');
+		char *b = ur_http_req_take_body(rq);
+		cr_assert_not_null(b);
+		cr_assert_eq(strlen(b), rq->body_len);
+		return ur_http_resp_take(rs, 200, NULL, b, rq->body_len);
+	}
 	return ur_http_resp_mem(rs, 200, NULL, "ok", 2);
 }
 
@@ -762,6 +770,37 @@ Test(http_server, a_stop_ends_idle_keep_alive_connections_at_once_and_lets_busy_
 	close(a);
 	close(b);
 	free(buf);
+	cr_assert_eq(t_count_fds(), fds, "descriptors leaked");
+}
+
+Test(http_server, the_request_body_is_nul_terminated_and_can_be_kept)
+{
+	int fds = t_count_fds();
+	struct ur_server *sv;
+	struct ur_server_opts so = {.host = "127.0.0.1", .threads = 1, .on_conn = stop_conn};
+	ASSERT_RES(ur_server_start(&sv, &so), 0);
+	char buf[4096];
+	bool close_after;
+	int a = raw_connect(ur_server_port(sv));
+	/* twice on one connection (the second body needs a new buffer), then chunked, then none */
+	for (int i = 0; i < 2; i++) {
+		raw_send(a, "POST /take HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+		cr_assert_eq(raw_read_one(a, buf, sizeof(buf), &close_after), 5);
+		cr_assert_eq(memcmp(buf, "hello", 5), 0);
+	}
+	raw_send(a, "POST /take HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	            "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+	cr_assert_eq(raw_read_one(a, buf, sizeof(buf), &close_after), 5);
+	cr_assert_eq(memcmp(buf, "abcde", 5), 0);
+	raw_send(a,
+	         "POST /take HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	cr_assert_eq(raw_read_one(a, buf, sizeof(buf), &close_after), 0);
+	raw_send(a, "GET /take HTTP/1.1\r\nHost: x\r\n\r\n");
+	cr_assert_eq(raw_read_one(a, buf, sizeof(buf), &close_after), 0);
+	ASSERT_RES(ur_server_stop(sv, 3600 * UR_SEC), 0);
+	ASSERT_RES(ur_server_join(sv), 0);
+	ASSERT_RES(ur_server_free(&sv), 0);
+	close(a);
 	cr_assert_eq(t_count_fds(), fds, "descriptors leaked");
 }
 
