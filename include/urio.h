@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * urio.h - the umbrella header: includes every public urio header.
+ * urio.h - the umbrella header: includes every public urio header (each of include/urio/'s
+ * headers may also be included on its own). A program needs nothing else: <urio.h> alone gives
+ * the loop, tasks, streams, TLS, the server helper, and the HTTP client and server.
  */
 #ifndef URIO_H
 #define URIO_H
@@ -24,5 +26,6 @@
 #include "urio/tls.h"
 #include "urio/server.h"
 #include "urio/http.h"
+#include "urio/http_server.h"
 
 #endif
