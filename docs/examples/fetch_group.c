@@ -12,8 +12,6 @@
 #include <string.h>
 
 #include <urio.h>
-#include <urio/http_server.h>
-#include <urio/server.h>
 
 /* --- the server: a page per path, /slow after 10 s -------------------------------------------- */
 
@@ -32,17 +30,10 @@ static int page(const struct ur_http_server_req *rq, struct ur_http_server_resp 
 	return ur_http_resp_mem(rs, 200, "text/plain", body, strlen(body));
 }
 
-static struct ur_server *server;
-
-static bool stopping(void *arg)
-{
-	(void)arg;
-	return ur_server_stopping(server);
-}
-
 static int on_conn(struct ur_stream *s, void *arg)
 {
-	struct ur_http_server_opts o = {.handler = page, .stopping = stopping};
+	/* follows ur_server_stop() by itself: idle connections end at once */
+	struct ur_http_server_opts o = {.handler = page};
 	(void)arg;
 	ur_http_serve_conn(s, &o);
 	return 0;
@@ -120,7 +111,6 @@ int main(void)
 		fprintf(stderr, "server: %s\n", ur_strerror(r));
 		return 1;
 	}
-	server = sv;
 	struct main_args m = {.port = ur_server_port(sv)};
 	r = ur_run(NULL, run, &m, NULL);
 	ur_server_stop(sv, 0); /* /slow's handler is still sleeping: cancel it at once */
