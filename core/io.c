@@ -303,7 +303,7 @@ int ur_cancel_fd_start(struct ur_loop *l, struct ur_future *f, int fd, int all)
 /*
  * Zero-copy send: a kernel without IORING_OP_SEND_ZC, or a loop that saw it refused, sends
  * plainly (the same result, one copy more). What a plain send would need if the kernel refuses
- * only at completion is kept in the scratch (op_cqe's SEND_ZC case sends it again).
+ * only at completion is kept in the scratch (ur__op_cqe's SEND_ZC case sends it again).
  */
 int ur_send_zc_start(struct ur_loop *l, struct ur_future *f, int fd, const void *buf, size_t len,
                      int flags)

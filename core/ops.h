@@ -15,10 +15,10 @@
  *   NODL   takes no deadline (ur_future_set_deadline): its scratch uses the deadline's bytes,
  *          or a linked timeout has no clear meaning for it; the start returns -EINVAL
  *   AUX    one helper SQE is hard-linked before it (close's cancel-by-fd)
- *   MULTI  multishot: CQEs flagged MORE are results delivered to the callback (op_cqe)
+ *   MULTI  multishot: CQEs flagged MORE are results delivered to the callback (ur__op_cqe)
  *   NOTIF  a result CQE flagged MORE, then a notification CQE (F_NOTIF); the future completes
- *          once, after both, with the result (op_cqe)
- *   FIX    its final result is translated, or its completion releases something (op_fix)
+ *          once, after both, with the result (ur__op_cqe)
+ *   FIX    its final result is translated, or its completion releases something (ur__op_fix)
  *   LOCAL  no SQE: completed by urio or by the program (ur__future_begin_local)
  *
  * MULTI, NOTIF and FIX have a case in the switch named beside them, in core/future.c; the other
