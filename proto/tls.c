@@ -473,13 +473,19 @@ static int drive(struct tls *t, enum tls_op op, void *buf, size_t len, size_t *d
 		           sslerr != SSL_ERROR_WANT_WRITE) {
 			code = classify(t, sslerr);
 		}
+		/*
+		 * The call's own failure is the connection's error, recorded before its alert is
+		 * sent: that send is best effort and may fail too (the peer that closed without
+		 * close_notify answers the alert's first bytes with a reset, so a send split in two
+		 * meets EPIPE), and flush() must not rename the error after it.
+		 */
+		if (code)
+			t->fatal = code;
 		int r = flush(t, op != OP_READ);
 		if (r == TLS_GONE)
 			return r;
-		if (code) {
-			t->fatal = code;
+		if (code)
 			return code;
-		}
 		if (r < 0)
 			return r;
 		if (sslerr == SSL_ERROR_NONE)
