@@ -242,7 +242,8 @@ void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f)
 		ur__bufring_starve(br, f);
 		return;
 	}
-	int ret = ur__reserve(l, 1, &sqe);
+	/* No room to arm it again: the recv ends here, with the error, like a refused start. */
+	int ret = UR__FAULT_ENOMEM(l, UR__FAULT_AT_REARM) ? -ENOMEM : ur__reserve(l, 1, &sqe);
 	if (ret < 0) {
 		f->owed_ = 0;
 		ur__complete_local(l, f, ret);

@@ -39,11 +39,13 @@ _Static_assert((int)UR__TAG_SKIP < (int)TAG_EINTR && (int)TAG_ENOBUFS <= (int)UR
 struct ur__fault {
 	uint64_t seed; /* the run's seed mixed with this loop's ordinal */
 	uint64_t starts, reaps;
+	uint64_t at[UR__FAULT_NSITES]; /* decisions drawn per internal site */
 	double rate;
 	unsigned classes;
 	unsigned ordinal;
 	bool cut_last; /* the previous reap left CQEs behind: this one takes everything */
 	unsigned long count[UR__FAULT_NCLASSES];
+	unsigned long at_count[UR__FAULT_NSITES]; /* of count[enomem], those at internal sites */
 };
 
 static atomic_uint loops_made;
@@ -107,9 +109,16 @@ void ur__fault_free(struct ur_loop *l)
 	if (path && *path) {
 		char line[256];
 		int len = snprintf(line, sizeof(line), "loop %u:", ft->ordinal);
+		static const char *const sites[] = {UR__FAULT_SITE_NAMES};
 		for (unsigned i = 0; i < UR__FAULT_NCLASSES; i++)
 			len += snprintf(line + len, sizeof(line) - (size_t)len, " %s=%lu", names[i],
 			                ft->count[i]);
+		/* of enomem, those at the internal sites (counted once above, not again) */
+		len += snprintf(line + len, sizeof(line) - (size_t)len, " (enomem at");
+		for (unsigned i = 0; i < UR__FAULT_NSITES; i++)
+			len += snprintf(line + len, sizeof(line) - (size_t)len, " %s:%lu", sites[i],
+			                ft->at_count[i]);
+		len += snprintf(line + len, sizeof(line) - (size_t)len, ")");
 		line[len++] = '\n';
 		int saved = errno;
 		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -285,6 +294,20 @@ void ur__fault_cqe(uint64_t *ud, int32_t *res, uint32_t *flags)
 	*ud = (*ud & ~(uint64_t)UR__TAG_MASK) | UR__TAG_MAIN;
 	*res = results[tag - TAG_EINTR];
 	*flags = 0;
+}
+
+bool ur__fault_enomem(struct ur_loop *l, unsigned site)
+{
+	struct ur__fault *ft = l->fault;
+	if (!(ft->classes & UR__FAULT_ENOMEM) || site >= UR__FAULT_NSITES)
+		return false;
+	/* A sequence per site, apart from the starts' (seed + n) and the reaps' (~seed + n). */
+	uint64_t x = mix(mix(ft->seed ^ (0x5157ull + site)) + ++ft->at[site]);
+	if (!fires(ft, x))
+		return false;
+	ft->count[__builtin_ctz(UR__FAULT_ENOMEM)]++;
+	ft->at_count[site]++;
+	return true;
 }
 
 unsigned ur__fault_cut(struct ur_loop *l, unsigned n)

@@ -32,4 +32,20 @@ enum ur__fault_class {
 	UR__FAULT_NCLASSES = 7,
 };
 
+/*
+ * Where the core allocates or submits on its own, outside a start call: the enomem class also
+ * fails these (ur__fault_enomem). Each site draws from a sequence of its own, so adding one
+ * leaves the faults of the others, and of the starts, as they were for a given seed.
+ */
+enum ur__fault_site {
+	UR__FAULT_AT_TASK,   /* ur_spawn's task: ur_spawn returns -ENOMEM */
+	UR__FAULT_AT_STACK,  /* a task's stack mapped or its guard installed, when the task first
+	                      * runs: the task ends with -ENOMEM, its function never called */
+	UR__FAULT_AT_REARM,  /* a stopped multishot recv armed again: it completes with -ENOMEM */
+	UR__FAULT_AT_SENDZC, /* a refused zero-copy send made again plainly: it completes -ENOMEM */
+	UR__FAULT_AT_WAKE,   /* the loop's wake-up read armed again: retried each turn, unseen */
+	UR__FAULT_NSITES = 5,
+};
+#define UR__FAULT_SITE_NAMES "task", "stack", "rearm", "sendzc", "wake"
+
 #endif

@@ -327,7 +327,8 @@ static bool recv_multi_continues(struct ur_loop *l, struct ur_future *f, int32_t
  * send goes again as a plain one, from the scratch the start kept; the kernel's last CQE for the
  * zero-copy SQE has arrived, so its count is the new SQE's. Returns false if it cannot (the loop
  * is closing, cancellation was requested: then the send did nothing, and says -ECANCELED; no
- * memory: the refusal stands).
+ * memory for the plain send: it did nothing, and says -ENOMEM, not the refusal, which the
+ * caller never asked about and which a retry would not meet again).
  */
 static bool send_zc_fallback(struct ur_loop *l, struct ur_future *f)
 {
@@ -337,9 +338,11 @@ static bool send_zc_fallback(struct ur_loop *l, struct ur_future *f)
 		f->res = -ECANCELED;
 		return false;
 	}
-	int q = ur__reserve(l, 1, &sqe);
-	if (q < 0)
+	int q = UR__FAULT_ENOMEM(l, UR__FAULT_AT_SENDZC) ? -ENOMEM : ur__reserve(l, 1, &sqe);
+	if (q < 0) {
+		f->res = q;
 		return false;
+	}
 	io_uring_prep_send(sqe, ur__sc(f)->send_zc.fd, ur__sc(f)->send_zc.buf,
 	                   ur__sc(f)->send_zc.len, ur__sc(f)->send_zc.flags);
 	io_uring_sqe_set_data64(sqe, ur__ud(f, UR__TAG_MAIN));

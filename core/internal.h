@@ -20,6 +20,7 @@
 #ifndef UR_FAULT_INJECTION
 #define UR_FAULT_INJECTION 0 /* meson -Dfault_injection=true sets 1: core/fault.h */
 #endif
+#include "fault.h"
 
 /* Private future flags (struct ur_future.flags_). */
 enum {
@@ -247,6 +248,11 @@ void ur__fault_cqe(uint64_t *ud, int32_t *res, uint32_t *flags);
 unsigned ur__fault_cut(struct ur_loop *l, unsigned n);
 void ur__fault_init(struct ur_loop *l);
 void ur__fault_free(struct ur_loop *l);
+/* True if the enomem class fails the core's own allocation or submission at @site (fault.h). */
+bool ur__fault_enomem(struct ur_loop *l, unsigned site);
+#define UR__FAULT_ENOMEM(l, site) ((l)->fault && ur__fault_enomem((l), (site)))
+#else
+#define UR__FAULT_ENOMEM(l, site) false
 #endif
 
 /* Reserve @n consecutive SQEs; returns 1 if they are in the local queue, 0 in the SQ, -ENOMEM. */

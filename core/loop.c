@@ -92,6 +92,12 @@ static int wake_arm(struct ur_loop *l)
 	return ur_read_start(l, &l->wake_f, l->wake_fd, &l->wake_buf, sizeof(l->wake_buf), 0);
 }
 
+/* The same, once the loop runs: the enomem class may refuse it (core/fault.h), as ENOMEM would. */
+static int wake_rearm(struct ur_loop *l)
+{
+	return UR__FAULT_ENOMEM(l, UR__FAULT_AT_WAKE) ? -ENOMEM : wake_arm(l);
+}
+
 int ur_loop_new(struct ur_loop **loopp, const struct ur_loop_opts *opts)
 {
 	struct ur_loop_opts o = {0};
@@ -207,7 +213,7 @@ static void wake_cb(struct ur_future *f, void *arg)
 	 * retries the arm each turn and does not sleep in the kernel until it holds, so a post is
 	 * never stranded behind a loop that waits for nothing else.
 	 */
-	if (!l->closing && wake_arm(l) < 0)
+	if (!l->closing && wake_rearm(l) < 0)
 		l->wake_lost = true;
 }
 
@@ -336,7 +342,7 @@ static int run(struct ur_loop *l, enum ur_run_mode mode, bool (*until)(const voi
 	for (;;) {
 		if (until && until(arg))
 			break;
-		if (l->wake_lost && !l->closing && wake_arm(l) == 0)
+		if (l->wake_lost && !l->closing && wake_rearm(l) == 0)
 			l->wake_lost = false;
 		bool block = mode != UR_RUN_NOWAIT && !ran_first && !l->wake_lost && has_work(l) &&
 		             !l->ready_head && !l->runq_head && !l->stopping &&

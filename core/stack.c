@@ -70,10 +70,23 @@ int ur__stack_pool_init(struct ur__stack_pool *p, size_t default_size)
 	return 0;
 }
 
+/* Fault builds: a mapping or a guard refused as the kernel refuses them when out of memory. */
+static bool refused(const struct ur__stack_pool *p)
+{
+#if defined(UR_FAULT_INJECTION) && UR_FAULT_INJECTION
+	return p->nomem && p->nomem(p->nomem_arg);
+#else
+	(void)p;
+	return false;
+#endif
+}
+
 static int arena_new(struct ur__stack_pool *p, size_t size, unsigned n,
                      struct ur__stack_arena **out)
 {
 	size_t stride = p->page + size;
+	if (refused(p))
+		return -ENOMEM;
 	struct ur__stack_arena *a = malloc(sizeof(*a) + n * sizeof(a->slot[0]));
 	if (!a)
 		return -ENOMEM;
@@ -132,6 +145,8 @@ static int guard_install(struct ur__stack_pool *p, void *addr)
 static int carve(struct ur__stack_pool *p, struct ur__stack_arena *a, struct ur__stack_slot **out)
 {
 	unsigned i = a->carved;
+	if (refused(p))
+		return -ENOMEM; /* mprotect's ENOMEM: the split would pass vm.max_map_count */
 	int ret = guard_install(p, a->map + (size_t)i * a->stride);
 	if (ret)
 		return ret;

@@ -9,6 +9,7 @@
 #ifndef UR_CORE_STACK_H
 #define UR_CORE_STACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define UR__STACK_DEFAULT_SIZE (256u * 1024u) /* OpenSSL's deepest handshake path fits */
@@ -52,6 +53,11 @@ struct ur__stack_pool {
 	struct ur__stack_arena *pending; /* arenas with slots put lazily, not yet released */
 	unsigned pending_n;
 	size_t live; /* stacks handed out and not put back */
+#if defined(UR_FAULT_INJECTION) && UR_FAULT_INJECTION
+	/* Fault builds: asked before each mapping and guard; true fails it with -ENOMEM. */
+	bool (*nomem)(void *arg);
+	void *nomem_arg;
+#endif
 };
 
 /*

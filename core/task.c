@@ -191,6 +191,14 @@ void ur__sched_run(struct ur_loop *l)
 		ur__stack_flush(&l->stacks); /* the stacks this turn freed, in runs */
 }
 
+#if UR_FAULT_INJECTION
+/* The pool's mappings and guards, refused under the enomem class (core/fault.h). */
+static bool stack_refused(void *arg)
+{
+	return ur__fault_enomem(arg, UR__FAULT_AT_STACK);
+}
+#endif
+
 int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
              const struct ur_task_opts *opts)
 {
@@ -212,9 +220,15 @@ int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
 		int ret = ur__stack_pool_init(&l->stacks, 0);
 		if (ret < 0)
 			return ret;
+#if UR_FAULT_INJECTION
+		if (l->fault) {
+			l->stacks.nomem = stack_refused;
+			l->stacks.nomem_arg = l;
+		}
+#endif
 		l->stacks_ready = true;
 	}
-	struct ur_task *t = calloc(1, sizeof(*t));
+	struct ur_task *t = UR__FAULT_ENOMEM(l, UR__FAULT_AT_TASK) ? NULL : calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	t->loop = l;

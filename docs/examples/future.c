@@ -24,11 +24,17 @@ static int main_task(void *arg)
 	struct ur_task *t;
 
 	ur_future_init(&answer, NULL, NULL);
-	int r = ur_future_begin(loop, &answer); /* pending, and holds the loop, until resolved */
-	if (r == 0)
-		r = ur_spawn(loop, &t, resolver, &answer, NULL);
+	/* The task first: a pending future must not be left on this stack if the spawn fails. */
+	int r = ur_spawn(loop, &t, resolver, &answer, NULL);
 	if (r < 0)
 		return r;
+	/* Pending, and holds the loop, until resolved; the resolver starts on the next turn. */
+	r = ur_future_begin(loop, &answer);
+	if (r < 0) {
+		ur_task_cancel(t);
+		ur_join(t);
+		return r;
+	}
 	r = ur_await(&answer);
 	printf("program-completed future: %d\n", r);
 	int rr = ur_join(t);

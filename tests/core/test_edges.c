@@ -127,6 +127,7 @@ static int run_inside_task(void *arg)
 
 Test(edges, run_from_inside_a_task_is_ebusy, .timeout = 10)
 {
+	t_fault_unsafe("enomem", "asserts its ur_run succeeds");
 	struct ur_loop *l = t_loop();
 	struct run_from_cb s = {0};
 	int res = -1;
@@ -175,6 +176,7 @@ static int await_self(void *arg)
 
 Test(edges, a_task_awaiting_or_joining_itself_is_edeadlk, .timeout = 10)
 {
+	t_fault_unsafe("enomem", "asserts its ur_run succeeds");
 	struct ur_loop *l = t_loop();
 	int res = -1;
 	ASSERT_RES(ur_run(l, await_self, NULL, &res), 0);
@@ -450,6 +452,7 @@ static int canceller(void *arg)
 
 Test(edges, close_in_a_cancelled_task_closes_even_from_the_local_queue)
 {
+	t_fault_unsafe("enomem", "asserts its spawns succeed");
 	struct ur_loop *l =
 	    t_loop_opts(&(struct ur_loop_opts){.sq_entries = 4, .flags = UR_LOOP_LAZY_SUBMIT});
 	int fds[2];
@@ -563,6 +566,7 @@ static void fork_and_check(void)
 
 Test(edges, fork_child_uses_to_thread_whether_or_not_the_parent_did, .timeout = 30)
 {
+	t_fault_unsafe("enomem", "asserts its ur_run succeeds");
 #if defined(__SANITIZE_ADDRESS__)
 	/*
 	 * Not run under ASan: gcc 12's ASan allocator is not fork-safe. A child forked while

@@ -9,7 +9,9 @@
  * process of its own). The chaos test takes the run's seed when a fault pass sets one.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 
 #include "../helpers.h"
@@ -218,6 +220,297 @@ Test(fault, enomem_fails_the_start_and_the_future_never_completes)
 	t_loop_done(&l);
 }
 
+/*
+ * The enomem class at the core's own allocations and re-arms (core/fault.h, enum ur__fault_site).
+ * Each test logs its loop's counts to a file and checks the site it is about really fired.
+ */
+static char site_log[] = "/tmp/urio-fault-site-XXXXXX";
+
+static void site_faults(const char *seed, const char *rate)
+{
+	int fd = mkstemp(site_log);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	faults(seed, rate, "enomem");
+	setenv("UR_FAULT_LOG", site_log, 1);
+}
+
+/* How often the loops logged so far refused at @site ("rearm" etc.); removes the log. */
+static unsigned long site_fired(const char *site)
+{
+	FILE *fp = fopen(site_log, "r");
+	cr_assert_not_null(fp);
+	char line[512], key[32];
+	unsigned long n = 0;
+	snprintf(key, sizeof(key), " %s:", site);
+	while (fgets(line, sizeof(line), fp)) {
+		const char *q = strstr(line, key);
+		if (q)
+			n += strtoul(q + strlen(key), NULL, 10);
+	}
+	fclose(fp);
+	unlink(site_log);
+	return n;
+}
+
+enum {
+	SP_TASKS = 300
+};
+static int sp_ran[SP_TASKS + 32];
+
+/* Holds its stack across two yields, so that the next task needs a fresh one. */
+static int sp_task(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	ur_yield();
+	ur_yield();
+	sp_ran[i]++;
+	return i;
+}
+
+Test(fault, enomem_at_spawn_fails_the_spawn_or_the_task_never_runs)
+{
+	site_faults("21", "0.3");
+	int fds = t_count_fds();
+	struct ur_loop *l = t_loop();
+	static struct ur_task *t[SP_TASKS];
+	int refused = 0, unrun = 0, ran = 0;
+	for (int i = 0; i < SP_TASKS; i++) {
+		int r = ur_spawn(l, &t[i], sp_task, (void *)(intptr_t)i, NULL);
+		cr_assert(r == 0 || r == -ENOMEM, "ur_spawn: %s", ur_strerror(r));
+		if (r < 0) {
+			cr_assert_null(t[i]);
+			refused++;
+		}
+	}
+	/* Large stacks are mapped one by one: each its own chance to be refused. */
+	struct ur_task_opts big = {.stack_size = 1 << 20};
+	static struct ur_task *tb[32];
+	for (int i = 0; i < 32; i++)
+		if (ur_spawn(l, &tb[i], sp_task, (void *)(intptr_t)(SP_TASKS + i), &big) < 0)
+			tb[i] = NULL;
+	ASSERT_RES(ur_loop_run(l, UR_RUN_DEFAULT), 0);
+	for (int i = 0; i < SP_TASKS; i++) {
+		if (!t[i])
+			continue;
+		int r = ur_join(t[i]);
+		if (r == -ENOMEM) {
+			cr_assert_eq(sp_ran[i], 0, "task %d failed for want of a stack, yet ran",
+			             i);
+			unrun++;
+		} else {
+			ASSERT_RES(r, i);
+			cr_assert_eq(sp_ran[i], 1);
+			ran++;
+		}
+	}
+	for (int i = 0; i < 32; i++)
+		if (tb[i]) {
+			int r = ur_join(tb[i]);
+			cr_assert(r == SP_TASKS + i || r == -ENOMEM, "%s", ur_strerror(r));
+		}
+	cr_assert_gt(refused, 0, "no spawn was refused");
+	cr_assert_gt(unrun, 0, "no task was refused its stack");
+	cr_assert_gt(ran, 0, "no task ran");
+	t_loop_done(&l);
+	cr_assert_eq(t_count_fds(), fds);
+	cr_assert_gt(site_fired("task"), 0);
+	cr_log_info("spawn: %d refused, %d without a stack, %d ran", refused, unrun, ran);
+}
+
+static int run_main(void *arg)
+{
+	(void)arg;
+	return 7;
+}
+
+Test(fault, enomem_at_spawn_makes_ur_run_fail_cleanly)
+{
+	site_faults("22", "1");
+	int result = -1;
+	/* ur_run's own loop, then a caller's: the main task is refused, nothing is left behind */
+	ASSERT_RES(ur_run(NULL, run_main, NULL, &result), -ENOMEM);
+	struct ur_loop *l = t_loop();
+	ASSERT_RES(ur_run(l, run_main, NULL, &result), -ENOMEM);
+	cr_assert_eq(result, -1);
+	t_loop_done(&l);
+	cr_assert_gt(site_fired("task"), 0);
+}
+
+/*
+ * A multishot recv on a one-buffer ring whose buffer the test holds while the next chunk
+ * arrives: the kernel stops the recv (ENOBUFS), and the recycle arms it again.
+ */
+struct rearm {
+	struct ur_bufring *br;
+	char got[4096];
+	size_t have;
+	unsigned chunks;
+	int held;
+};
+
+static void rearm_cb(struct ur_future *f, void *arg)
+{
+	struct rearm *m = arg;
+	int bid = ur_future_buffer(f);
+	if (f->res > 0 && bid >= 0) {
+		cr_assert_leq(m->have + (size_t)f->res, sizeof(m->got));
+		memcpy(m->got + m->have, ur_bufring_buf(m->br, bid), (size_t)f->res);
+		m->have += (size_t)f->res;
+		m->chunks++;
+		m->held = bid;
+	}
+}
+
+Test(fault, enomem_at_rearm_ends_the_multishot_recv_with_the_error)
+{
+	site_faults("23", "0.3");
+	struct ur_loop *l = t_loop();
+	int c, s;
+	t_tcp_pair(&c, &s);
+	struct rearm m = {.held = -1};
+	int ret = ur_bufring_new(l, &m.br, 1, 64);
+	if (ret == -EOPNOTSUPP)
+		cr_skip_test("no buffer rings (Linux 5.19)");
+	ASSERT_RES(ret, 0);
+	struct ur_future f;
+	ur_future_init(&f, rearm_cb, &m);
+	/* the start itself may be refused too (the same class): then nothing began, try again */
+	int tries = 0;
+	while ((ret = ur_recv_multishot_start(l, &f, s, m.br, 0)) == -ENOMEM)
+		cr_assert_lt(++tries, 100);
+	ASSERT_RES(ret, 0);
+	char sent[4096];
+	pattern(sent, sizeof(sent), 23);
+	size_t out = 0;
+	while (!ur_future_done(&f)) {
+		cr_assert_lt(out, sizeof(sent), "no re-arm was refused in %zu bytes", out);
+		cr_assert_eq(send(c, sent + out, 16, 0), 16);
+		out += 16;
+		if (m.held >= 0) {
+			/* the chunk finds no buffer: wait for the recv's ENOBUFS, then recycle */
+			struct ur_loop_stats a, b;
+			ur_loop_stats(l, &a);
+			do {
+				cr_assert_geq(ur_loop_run(l, UR_RUN_ONCE), 0);
+				ur_loop_stats(l, &b);
+			} while (b.reaped == a.reaped);
+			ur_bufring_recycle(m.br, m.held);
+			m.held = -1;
+		}
+		while (m.have < out && !ur_future_done(&f))
+			cr_assert_geq(ur_loop_run(l, UR_RUN_ONCE), 0);
+	}
+	if (m.held >= 0)
+		ur_bufring_recycle(m.br, m.held);
+	ASSERT_RES(f.res, -ENOMEM);
+	/* What was delivered is the stream's prefix; the rest is still in the socket, not lost. */
+	cr_assert_arr_eq(m.got, sent, m.have);
+	char rest[4096];
+	ssize_t n = recv(s, rest, sizeof(rest), MSG_DONTWAIT);
+	size_t left = n > 0 ? (size_t)n : 0;
+	cr_assert_eq(m.have + left, out, "%zu delivered + %zu left != %zu sent", m.have, left, out);
+	cr_assert_arr_eq(rest, sent + m.have, left);
+	/* The ended recv let go of its ring. */
+	ASSERT_RES(ur_bufring_free(&m.br), 0);
+	close(c);
+	close(s);
+	t_loop_done(&l);
+	cr_assert_gt(site_fired("rearm"), 0);
+	cr_log_info("rearm: ended after %u chunks", m.chunks);
+}
+
+Test(fault, enomem_at_send_zc_fallback_fails_the_send_cleanly)
+{
+	site_faults("24", "0.5");
+	int fds = t_count_fds();
+	char out[512], in[512];
+	pattern(out, sizeof(out), 24);
+	int refused = 0, sent = 0;
+	/* The fallback happens once per loop (the loop remembers): a loop per try. */
+	for (int round = 0; round < 64 && !(refused && sent); round++) {
+		struct ur_loop *l = t_loop();
+		if (!ur_loop_supports(l, IORING_OP_SEND_ZC)) {
+			ur_loop_free(&l);
+			cr_skip_test("no IORING_OP_SEND_ZC (6.0)");
+		}
+		int sv[2];
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		struct ur_future f;
+		ur_future_init(&f, NULL, NULL);
+		int ret;
+		while ((ret = ur_send_zc_start(l, &f, sv[0], out, sizeof(out), 0)) == -ENOMEM)
+			;
+		ASSERT_RES(ret, 0);
+		t_run_until(l, &f);
+		if (f.res == -ENOMEM) {
+			/* nothing was sent */
+			cr_assert_eq(recv(sv[1], in, sizeof(in), MSG_DONTWAIT), -1);
+			refused++;
+		} else {
+			ASSERT_RES(f.res, (int)sizeof(out));
+			cr_assert_eq(recv(sv[1], in, sizeof(in), MSG_WAITALL), (ssize_t)sizeof(in));
+			cr_assert_arr_eq(in, out, sizeof(in));
+			sent++;
+		}
+		close(sv[0]);
+		close(sv[1]);
+		t_loop_done(&l);
+	}
+	unsigned long fired = site_fired("sendzc");
+	if (!refused && !sent)
+		cr_skip_test("this kernel does zero copy on Unix sockets: no fallback to test");
+	cr_assert_gt(refused, 0, "no fallback was refused");
+	cr_assert_eq(fired, (unsigned long)refused);
+	cr_assert_eq(t_count_fds(), fds);
+}
+
+/* A thread posts, each post after the last has run; the loop must wake for every one. */
+enum {
+	WK_POSTS = 400
+};
+struct wake_run {
+	struct ur_loop *l;
+	struct ur_post p[WK_POSTS];
+	atomic_int ran;
+};
+
+static void wake_post(void *arg)
+{
+	struct wake_run *w = arg;
+	if (atomic_fetch_add(&w->ran, 1) + 1 == WK_POSTS)
+		ur_loop_unref(w->l);
+}
+
+static void *wake_poster(void *arg)
+{
+	struct wake_run *w = arg;
+	for (int i = 0; i < WK_POSTS; i++) {
+		w->p[i] = (struct ur_post){.fn = wake_post, .arg = w};
+		cr_assert_eq(ur_loop_post(w->l, &w->p[i]), 0);
+		while (atomic_load(&w->ran) <= i)
+			usleep(50); /* the loop is asleep again before the next post, most times */
+	}
+	return NULL;
+}
+
+Test(fault, enomem_at_the_wake_up_rearm_loses_no_post, .timeout = 60)
+{
+	t_skip_under_valgrind();
+	site_faults("25", "0.5");
+	static struct wake_run w;
+	w.l = t_loop();
+	atomic_store(&w.ran, 0);
+	ur_loop_ref(w.l);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, wake_poster, &w), 0);
+	ASSERT_RES(ur_loop_run(w.l, UR_RUN_DEFAULT), 0);
+	pthread_join(th, NULL);
+	cr_assert_eq(atomic_load(&w.ran), WK_POSTS);
+	t_loop_done(&w.l);
+	cr_assert_gt(site_fired("wake"), 0);
+}
+
 Test(fault, delay_keeps_order_and_loses_nothing)
 {
 	faults("8", "0.5", "delay");
@@ -311,7 +604,7 @@ enum {
 
 struct chaos_pair {
 	int wfd, rfd;
-	bool sock;
+	bool sock, wran, rran;
 	char *out, *in;
 	ssize_t wres, rres;
 	size_t got;
@@ -326,6 +619,7 @@ static int chaos_writer(void *arg)
 {
 	struct chaos_pair *p = arg;
 	size_t done = 0;
+	p->wran = true;
 	ur_sleep(1000 * 1000); /* 1 ms: the reader is waiting when data comes */
 	while (done < CH_LEN) {
 		size_t chunk = CH_LEN - done < 10000 ? CH_LEN - done : 10000;
@@ -350,6 +644,7 @@ static int chaos_writer(void *arg)
 static int chaos_reader(void *arg)
 {
 	struct chaos_pair *p = arg;
+	p->rran = true;
 	for (;;) {
 		ssize_t n;
 		if (p->sock) {
@@ -376,26 +671,55 @@ static int chaos_reader(void *arg)
 	return 0;
 }
 
+static bool chaos_main_ran;
+
 static int chaos_main(void *arg)
 {
 	struct chaos_pair *ps = arg;
+	chaos_main_ran = true;
 	struct ur_task *t[2 * CH_PAIRS];
 	struct ur_future *fs[2 * CH_PAIRS];
+	struct chaos_pair *of[2 * CH_PAIRS];
+	int sides[2 * CH_PAIRS];
 	size_t n = 0;
 	for (int i = 0; i < CH_PAIRS; i++) {
 		for (int side = 0; side < 2; side++) {
 			int r = ur_spawn(ur_current_loop(), &t[n],
 			                 side ? chaos_reader : chaos_writer, &ps[i], NULL);
-			if (r < 0)
-				return r;
+			if (r < 0) {
+				/* enomem refused the spawn: that side ends at once, its end closed
+				 */
+				cr_assert_eq(r, -ENOMEM, "ur_spawn: %s", ur_strerror(r));
+				*(side ? &ps[i].rres : &ps[i].wres) = r;
+				close(side ? ps[i].rfd : ps[i].wfd);
+				continue;
+			}
 			fs[n] = ur_task_future(t[n]);
+			of[n] = &ps[i];
+			sides[n] = side;
 			n++;
 		}
 	}
-	int r = ur_gather(fs, n, 0);
+	/*
+	 * As they end. A task refused its stack ends -ENOMEM without having run: its end of the
+	 * pair is closed here, or the other side would wait for it forever.
+	 */
+	struct ur_as_completed it;
+	struct ur_future *f;
+	int r = ur_as_completed_init(&it, fs, n);
+	while (r == 0 && (r = ur_as_completed_next(&it, &f)) == 0) {
+		size_t k = 0;
+		while (fs[k] != f)
+			k++;
+		struct chaos_pair *p = of[k];
+		if (f->res == -ENOMEM && !(sides[k] ? p->rran : p->wran)) {
+			*(sides[k] ? &p->rres : &p->wres) = -ENOMEM;
+			close(sides[k] ? p->rfd : p->wfd);
+		}
+	}
 	for (size_t i = 0; i < n; i++)
 		ur_join(t[i]);
-	return r;
+	return r == -ENOENT ? 0 : r;
 }
 
 /* @spec: the classes; @whole: every pair must complete. The run's seed if a fault pass set one. */
@@ -435,6 +759,15 @@ static void chaos(const char *spec, bool whole)
 	int result = 0;
 	int r = ur_run(l, chaos_main, ps, &result);
 	cr_assert(r == 0 || clear_error(r), "ur_run: %s", ur_strerror(r));
+	if (!chaos_main_ran) {
+		/* the main task itself was refused (its spawn or its stack): nothing ran */
+		cr_assert(r == -ENOMEM || result == -ENOMEM, "%d %d", r, result);
+		for (int i = 0; i < CH_PAIRS; i++) {
+			ps[i].wres = ps[i].rres = -ENOMEM;
+			close(ps[i].wfd);
+			close(ps[i].rfd);
+		}
+	}
 	int complete = 0;
 	for (int i = 0; i < CH_PAIRS; i++) {
 		struct chaos_pair *p = &ps[i];

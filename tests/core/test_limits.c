@@ -352,5 +352,7 @@ Test(limits, no_address_space_for_a_stack_is_enomem)
 		    "ASan reserves terabytes of shadow: RLIMIT_AS cannot be lowered under it");
 	if (T_UNDER_VALGRIND())
 		cr_skip_test("valgrind manages the address space itself");
+	t_fault_unsafe("enomem",
+	               "its own ENOMEM is the point: an injected one would be taken for it");
 	in_child(stack_nomem, NULL);
 }

@@ -11,6 +11,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+/* enomem also refuses spawns and stacks (core/fault.h): test_fault covers those. */
+#define T_FAULT_UNSAFE_FILE "enomem"
+#define T_FAULT_UNSAFE_WHY  "every test spawns tasks and asserts they are spawned and run"
 #include "helpers.h"
 
 TestSuite(task, .timeout = 120);
