@@ -23,7 +23,8 @@
  *	struct ur_server_opts o = {.port = 7000, .loops = 4, .on_conn = echo};
  *	struct ur_server *sv;
  *	ur_server_start(&sv, &o);
- *	...                                  // any thread, a signal handler's thread...
+ *	...                                  // any thread (not a signal handler: for
+ *	                                     // Ctrl-C, see docs/examples/status_server.c)
  *	ur_server_stop(sv, 5 * UR_SEC);      // stop accepting; 5 s for connections to end
  *	ur_server_join(sv);                  // wait until every loop has finished
  *	ur_server_free(&sv);
