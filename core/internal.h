@@ -188,7 +188,8 @@ struct ur_loop {
 	struct ur_timer_ *theap; /* pairing heap, root = earliest */
 	struct ur_future tfut;   /* the kernel timeout, internal; armed while pending */
 	uint64_t tarmed;         /* when tfut fires; 0 = not armed */
-	int64_t tts[2];          /* timespec of a re-arm (TIMEOUT_UPDATE), read at submission */
+	uint64_t now;   /* CLOCK_MONOTONIC as of this turn, after its wait (ur_loop_time_ns) */
+	int64_t tts[2]; /* timespec of a re-arm (TIMEOUT_UPDATE), read at submission */
 
 	struct ur_loop_stats stats;
 	uint8_t probe[32]; /* one bit per IORING_OP_* the kernel supports */

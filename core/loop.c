@@ -335,6 +335,7 @@ static int run(struct ur_loop *l, enum ur_run_mode mode, bool (*until)(const voi
 	ur__running = l;
 	l->running = true;
 	l->stopping = false;
+	l->now = ur_now_ns();
 	if (l->poll_fd >= 0)
 		poll_fd_drain(l);
 	/* What this dispatch runs counts as UR_RUN_ONCE's batch: it must not block after it. */
@@ -361,6 +362,9 @@ static int run(struct ur_loop *l, enum ur_run_mode mode, bool (*until)(const voi
 			ret = ur__enter(l, block ? 1 : 0);
 		if (ret < 0)
 			break;
+		/* the turn's time, read once for its timers and tasks (ur_loop_time_ns); every
+		 * turn, entered or not: tasks that only yield must not see a time that stopped */
+		l->now = ur_now_ns();
 		unsigned n = reap(l, l->max_per_turn);
 		ur__timers_run(l);
 		bool ran = dispatch(l);

@@ -38,7 +38,11 @@ static void schedule(struct ur_timeout *to, uint64_t when)
 	to->timer_.linked_ = 0;
 	if (when == UR_NO_DEADLINE)
 		return;
-	if (when <= ur_now_ns())
+	/* Against the turn's time, read once per loop turn; the clock is read only for a deadline
+	 * within a millisecond of it (ur_deadline(0) and the like expire here, at once). One that
+	 * passed while this turn ran longer than that expires at the next turn, from the heap. */
+	uint64_t now = to->task_->loop->now;
+	if (when <= now || (when - now <= UR_MSEC && when <= ur_now_ns()))
 		expire(to);
 	else
 		ur__timer_add(to->task_->loop, &to->timer_, when, scope_fire);
@@ -122,6 +126,13 @@ void ur_deadline(uint64_t timeout_ns)
 		return;
 	/* 0 is a deadline too: expire at once. */
 	t->deadline = ur__deadline_in(timeout_ns);
+}
+
+void ur_deadline_at(uint64_t when_ns)
+{
+	struct ur_task *t = ur__task_self();
+	if (t)
+		t->deadline = when_ns;
 }
 
 void ur__deadline_begin(struct ur_task *t, struct ur_timeout *to)

@@ -162,7 +162,9 @@ static int wait_bounded(struct ur_loop *l, unsigned wait_nr)
  */
 static int submit_and_wait_timer(struct ur_loop *l, unsigned wait_nr)
 {
-	uint64_t at = l->theap->at_, now = ur_now_ns();
+	uint64_t at = l->theap->at_, now = l->now;
+	if (at > now) /* the turn's time is early: a timer not due by it may be by the clock's */
+		now = ur_now_ns();
 	if (at <= now)
 		return io_uring_submit_and_get_events(&l->ring); /* due: no sleeping */
 	if (!(l->ring.features & IORING_FEAT_EXT_ARG))

@@ -56,6 +56,12 @@ uint64_t ur_now_ns(void)
 	return (uint64_t)ts.tv_sec * UR_SEC + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t ur_loop_time_ns(void)
+{
+	struct ur_loop *l = ur__running;
+	return l && l->running ? l->now : ur_now_ns();
+}
+
 /* --- the timer heap -------------------------------------------------------------------------- */
 
 /*
@@ -140,7 +146,7 @@ void ur__timer_del(struct ur_loop *l, struct ur_timer_ *tm)
 
 void ur__timers_run_due(struct ur_loop *l)
 {
-	uint64_t now = ur_now_ns();
+	uint64_t now = l->now; /* read by run() after this turn's wait */
 	while (l->theap && l->theap->at_ <= now) {
 		struct ur_timer_ *tm = l->theap;
 		ur__timer_del(l, tm);

@@ -110,7 +110,7 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 static void arm(struct xreq *x)
 {
 	uint64_t t = x->c->o_.read_timeout_ns;
-	uint64_t now = ur_now_ns();
+	uint64_t now = ur_loop_time_ns(); /* the turn's time: arming needs no clock read */
 	uint64_t d = t == UR_HTTP_NO_TIMEOUT || t >= UINT64_MAX - now ? UINT64_MAX : now + t;
 	d = min_u64(d, x->deadline);
 	ur_stream_set_deadline(&x->conn->s, d == UINT64_MAX ? UR_NO_DEADLINE : d);
@@ -421,7 +421,7 @@ static int read_head(struct xreq *x, struct ur_http1_framing *fr)
 	struct ur_stream *s = &x->conn->s;
 	struct ur_http1_parser p;
 	struct ur_http1_response pr = {.headers = x->hbuf, .max_headers = x->hmax};
-	uint64_t t0 = ur_now_ns();
+	uint64_t t0 = ur_loop_time_ns();
 	int interim = 0;
 
 	ur_http1_parser_init(&p, &x->c->lim_);
@@ -440,7 +440,7 @@ static int read_head(struct xreq *x, struct ur_http1_framing *fr)
 				return (int)got;
 			if (!x->got_byte) {
 				x->got_byte = true;
-				x->r->stats.ttfb_ns = ur_now_ns() - t0;
+				x->r->stats.ttfb_ns = ur_loop_time_ns() - t0;
 			}
 			continue;
 		}
@@ -952,7 +952,7 @@ int ur_http_request(struct ur_http_client *c, const struct ur_http_request *rq,
 	struct xreq *x = xreq_get(c);
 	if (!x)
 		return -ENOMEM;
-	uint64_t now = ur_now_ns();
+	uint64_t now = ur_loop_time_ns(); /* stats and the deadline: the turn's time is enough */
 	uint64_t total = rq->timeout_ns ? rq->timeout_ns : c->o_.total_timeout_ns;
 	x->c = c;
 	x->rq = rq;
@@ -973,7 +973,7 @@ int ur_http_request(struct ur_http_client *c, const struct ur_http_request *rq,
 		if (!r->body)
 			ret = -ENOMEM;
 	}
-	r->stats.total_ns = ur_now_ns() - now;
+	r->stats.total_ns = ur_loop_time_ns() - now;
 	c->active_--;
 	ur__http_decoder_free(x->dec);
 	xreq_put(c, x);

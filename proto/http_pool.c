@@ -386,7 +386,7 @@ int ur__http_pool_get(struct ur_http_client *c, const struct ur_url *u, bool fre
 	for (;;) {
 		if (c->closing_)
 			return UR_EHTTP_CLIENT_CLOSED;
-		uint64_t now = ur_now_ns();
+		uint64_t now = ur_loop_time_ns();
 		sweep(c, now);
 		while (!fresh && h->idle) {
 			struct http_conn *k = h->idle;
@@ -438,7 +438,7 @@ void ur__http_pool_put(struct ur_http_client *c, struct http_conn *k, bool reusa
 		conn_close(c, k);
 		return;
 	}
-	k->idle_since = ur_now_ns();
+	k->idle_since = ur_loop_time_ns();
 	ur_stream_set_deadline(&k->s, UR_NO_DEADLINE);
 	idle_push(p, k);
 	c->st_.idle = p->idle;

@@ -29,14 +29,15 @@ enum {
 
 /* --- the plain socket transport --------------------------------------------------------------- */
 
-/* Arms the stream's remaining time on the next task-style call; -ETIMEDOUT if none is left. */
+/* Arms the stream's deadline on the next task-style call; -ETIMEDOUT if it has passed. The
+ * deadline is absolute already: no clock read (the loop's turn time says whether it passed). */
 static int arm_deadline(const struct ur_stream *s)
 {
-	uint64_t left = ur_stream_timeout_ns(s);
-	if (left == 0)
+	if (s->deadline_ == UR_NO_DEADLINE)
+		return 0;
+	if (s->deadline_ <= ur_loop_time_ns())
 		return -ETIMEDOUT;
-	if (left != UR_NO_DEADLINE)
-		ur_deadline(left);
+	ur_deadline_at(s->deadline_);
 	return 0;
 }
 
@@ -416,7 +417,8 @@ void ur_stream_set_timeout(struct ur_stream *s, uint64_t ns)
 		s->deadline_ = UR_NO_DEADLINE;
 		return;
 	}
-	uint64_t now = ur_now_ns();
+	uint64_t now =
+	    ur_loop_time_ns(); /* a deadline armed, mostly never reached: no clock read */
 	s->deadline_ = ns >= UR_NO_DEADLINE - now ? UR_NO_DEADLINE - 1 : now + ns;
 }
 

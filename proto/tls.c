@@ -251,14 +251,15 @@ static void bio_method_init(void)
 
 /* --- moving ciphertext ------------------------------------------------------------------------ */
 
-/* Arms the stream's remaining time on the next operation; -ETIMEDOUT if none is left. */
+/* Arms the stream's deadline on the next operation; -ETIMEDOUT if it has passed (as stream.c). */
 static int arm_deadline(struct tls *t)
 {
-	uint64_t left = ur_stream_timeout_ns(t->s);
-	if (left == 0)
+	uint64_t d = t->s->deadline_;
+	if (d == UR_NO_DEADLINE)
+		return 0;
+	if (d <= ur_loop_time_ns())
 		return -ETIMEDOUT;
-	if (left != UR_NO_DEADLINE)
-		ur_deadline(left);
+	ur_deadline_at(d);
 	return 0;
 }
 

@@ -252,6 +252,9 @@ UR_EXPORT int ur_timeout_end(struct ur_timeout *to);
  * task it does nothing. For more than one call, use a scope (ur_timeout_begin).
  */
 UR_EXPORT void ur_deadline(uint64_t timeout_ns);
+/* As ur_deadline(), at the absolute CLOCK_MONOTONIC time @when_ns (no clock read: for a caller
+ * that holds a deadline already, as a stream does). */
+UR_EXPORT void ur_deadline_at(uint64_t when_ns);
 
 /*
  * asyncio.to_thread(): runs @fn(@arg) on urio's worker pool and suspends the task until it

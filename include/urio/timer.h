@@ -31,6 +31,15 @@ UR_EXPORT int ur_timeout_start(struct ur_loop *loop, struct ur_future *f, uint64
 /* Current CLOCK_MONOTONIC time in nanoseconds, the clock UR_TIMEOUT_ABS uses by default. */
 UR_EXPORT uint64_t ur_now_ns(void);
 
+/*
+ * The time of the running loop's current turn: CLOCK_MONOTONIC as read once per turn, after the
+ * loop's wait, so a task or callback gets it without a clock read. It trails ur_now_ns() by what
+ * the turn has run so far (microseconds, usually): right for arming deadlines and stamping
+ * events (libuv's uv_now), not for measuring work done within a turn. On a thread that runs no
+ * loop, it is ur_now_ns().
+ */
+UR_EXPORT uint64_t ur_loop_time_ns(void);
+
 #ifdef __cplusplus
 }
 #endif
