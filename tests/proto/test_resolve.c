@@ -8,6 +8,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+/* enomem also refuses spawns and stacks (core/fault.h): ur_run itself may then fail. */
+#define T_FAULT_UNSAFE_FILE "enomem"
+#define T_FAULT_UNSAFE_WHY  "each test asserts its ur_run succeeds"
 #include "../helpers.h"
 
 static bool is_loopback(const struct ur_addr *a)
