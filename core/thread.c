@@ -8,6 +8,11 @@
  * or timed out can leave at once while the function runs on: whoever is last (the post or the
  * task) frees it. The loop counts its outstanding jobs and does not finish tearing down before
  * every one has posted back.
+ *
+ * A job whose task is cancelled (or whose timeout scope expires) before a worker has taken it
+ * is unlinked from the queue and never runs (asyncio drops a work item that has not started):
+ * the queue and a job's queued/running state change only under pool.lock, so the cancel hook
+ * and a worker taking the job agree on who has it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,10 +28,12 @@ struct job {
 	int result;
 	void *presult;
 	bool done;
+	bool dropped; /* loop's thread: unlinked before it ran, never runs */
+	bool queued;  /* under pool.lock: on the queue, no worker has taken it */
 	struct ur_loop *loop;
 	struct ur_task *waiter; /* NULL once the task has left */
 	struct ur_post post;
-	struct job *next;
+	struct job *prev, *next; /* the queue, under pool.lock */
 };
 
 static struct {
@@ -37,6 +44,21 @@ static struct {
 	bool started;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 4, false};
 
+/* Takes @j off the queue. Called with pool.lock held, @j queued. */
+static void queue_unlink(struct job *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		pool.head = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	else
+		pool.tail = j->prev;
+	j->prev = j->next = NULL;
+	j->queued = false;
+}
+
 static void *worker(void *unused)
 {
 	(void)unused;
@@ -45,9 +67,7 @@ static void *worker(void *unused)
 		while (!pool.head)
 			pthread_cond_wait(&pool.cond, &pool.lock);
 		struct job *j = pool.head;
-		pool.head = j->next;
-		if (!pool.head)
-			pool.tail = NULL;
+		queue_unlink(j);
 		pthread_mutex_unlock(&pool.lock);
 
 		if (j->pfn)
@@ -140,16 +160,33 @@ static void job_posted(void *arg)
 	free(j);
 }
 
-static void cancel_wake(struct ur_task *t, void *state)
+/*
+ * The task is cancelled or its timeout scope expired (loop's thread): a job no worker has taken
+ * yet comes off the queue now, so that it never runs and delays nobody.
+ */
+static void job_try_drop(struct job *j)
 {
-	(void)state;
+	if (j->dropped)
+		return;
+	pthread_mutex_lock(&pool.lock);
+	if (j->queued) {
+		queue_unlink(j);
+		j->dropped = true;
+	}
+	pthread_mutex_unlock(&pool.lock);
+}
+
+static void cancel_hook(struct ur_task *t, void *state)
+{
+	job_try_drop(state);
 	ur__task_wake(t);
 }
 
 /*
  * Queues @j for the pool and waits for it. Returns 0 with the result in @j (the caller frees
- * it), or a -errno, in which case @j is gone: never queued, or handed to job_posted. Either
- * way a stop code (-ECANCELED, -ETIMEDOUT) hands j->arg to j->release, at once or later.
+ * it), or a -errno, in which case @j is gone: never queued, dropped from the queue, or handed to
+ * job_posted. Either way a stop code (-ECANCELED, -ETIMEDOUT) hands j->arg to j->release, at
+ * once (the function never ran) or once the function has returned.
  */
 static int run_job(struct job *j)
 {
@@ -175,11 +212,13 @@ static int run_job(struct job *j)
 	pthread_mutex_lock(&pool.lock);
 	int r = pool_start();
 	if (r == 0) {
+		j->prev = pool.tail;
 		if (pool.tail)
 			pool.tail->next = j;
 		else
 			pool.head = j;
 		pool.tail = j;
+		j->queued = true;
 		pthread_cond_signal(&pool.cond);
 	}
 	pthread_mutex_unlock(&pool.lock);
@@ -190,10 +229,20 @@ static int run_job(struct job *j)
 	l->jobs++;
 
 	/* Cancellation and a timeout scope's expiry both come through the cancel hook. */
-	ur__task_set_cancel_hook(t, cancel_wake, NULL);
-	while (!j->done && !ur__task_interrupted(t))
+	ur__task_set_cancel_hook(t, cancel_hook, j);
+	while (!j->done && !j->dropped && !ur__task_interrupted(t))
 		ur__task_wait(t);
 	ur__task_set_cancel_hook(t, NULL, NULL);
+	if (!j->done)
+		job_try_drop(j);
+	if (j->dropped) {
+		/* never ran: as if the task had been stopped before the call */
+		l->jobs--;
+		if (j->release)
+			j->release(j->arg, NULL);
+		free(j);
+		return ur__task_stop_code(t);
+	}
 	if (!j->done) {
 		j->waiter = NULL; /* job_posted releases and frees it */
 		return ur__task_stop_code(t);

@@ -35,11 +35,14 @@ static void *lookup(void *arg)
 	return q;
 }
 
-/* On the loop's thread, only if the caller left before lookup() returned. */
+/*
+ * On the loop's thread, only if the caller left before lookup() returned. @result is NULL if
+ * lookup() never ran (the caller left while the job was still queued): free through @arg.
+ */
 static void drop(void *arg, void *result)
 {
-	struct query *q = result; /* == arg */
-	(void)arg;
+	struct query *q = arg;
+	(void)result;
 	if (q->ai)
 		freeaddrinfo(q->ai);
 	free(q);

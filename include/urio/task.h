@@ -260,8 +260,10 @@ UR_EXPORT void ur_deadline_at(uint64_t when_ns);
  * asyncio.to_thread(): runs @fn(@arg) on urio's worker pool and suspends the task until it
  * returns; returns its return value. The pool is process-wide and starts on first use with
  * ur_thread_pool_size() threads (default 4). Cancelled, or its timeout scope expired, the task
- * resumes at once with -ECANCELED / -ETIMEDOUT while @fn runs to completion on its thread,
- * its result dropped: @arg must stay valid until @fn returns (ur_to_thread_ptr() can free it).
+ * resumes at once with -ECANCELED / -ETIMEDOUT. A job no worker has taken yet is removed from
+ * the queue then and @fn never runs (asyncio drops a work item that has not started); once
+ * started, @fn runs to completion on its thread, its result dropped: @arg must stay valid until
+ * @fn returns, and the caller cannot tell which happened (ur_to_thread_ptr() can free @arg).
  * A child of fork() starts a pool of its own on first use (the parent's workers do not exist
  * there; jobs queued by the parent are not run in the child).
  * @fn's own results must not look like those codes; where they might, use ur_to_thread_ptr().
@@ -277,9 +279,10 @@ UR_EXPORT int ur_to_thread(int (*fn)(void *), void *arg);
  * If the caller leaves before @fn has returned (-ECANCELED: the task was cancelled; -ETIMEDOUT:
  * its timeout scope expired), @fn runs on and, once it has returned, @release(@arg, its result)
  * is called on the loop's thread (as a loop callback: it must not wait) to free what the caller
- * abandoned; @release may be NULL. A task already cancelled (or past its deadline) when it
- * calls gets -ECANCELED / -ETIMEDOUT at once and @fn never runs: then @release(@arg, NULL) is
- * called before the return, so after those two codes @arg is never the caller's. @release is
+ * abandoned; @release may be NULL. If @fn has not started when the caller leaves (still queued
+ * behind busy workers), or the task was already cancelled (or past its deadline) when it
+ * called, @fn never runs: then @release(@arg, NULL) is called on the task before the return.
+ * Either way, after those two codes @arg is never the caller's. @release is
  * not called when the caller got the result, nor on -ENOMEM or UR_ENOTASK: then @arg is still
  * the caller's. The loop's teardown waits for such functions to return.
  *

@@ -263,6 +263,7 @@ Test(group, outside_a_task_and_from_a_callback)
 struct query {
 	uint64_t sleep_us;
 	intptr_t answer;
+	atomic_int started; /* set by answer() as it begins */
 	pthread_t loop_thread;
 	atomic_int released;
 	void *released_result;
@@ -272,6 +273,7 @@ struct query {
 static void *answer(void *arg)
 {
 	struct query *q = arg;
+	atomic_store(&q->started, 1);
 	if (q->sleep_us)
 		usleep((useconds_t)q->sleep_us);
 	return (void *)q->answer;
@@ -307,15 +309,34 @@ Test(group, to_thread_ptr_returns_a_pointer_sized_result)
 	ASSERT_RES(run_task(ptr_body, &q), 0);
 }
 
+/* Expires @arg's scope once the function has started (a job still queued would be dropped). */
+struct expirer {
+	struct query *q;
+	struct ur_timeout *to;
+};
+
+static int expire_once_started(void *arg)
+{
+	struct expirer *e = arg;
+	while (!atomic_load(&e->q->started))
+		ASSERT_RES(ur_sleep(UR_MSEC), 0);
+	ASSERT_RES(ur_timeout_reschedule(e->to, ur_now_ns()), 0);
+	return 0;
+}
+
 static int ptr_timeout_body(void *arg)
 {
 	struct query *q = arg;
 	struct ur_timeout to;
+	struct ur_task *t;
 	void *res = (void *)1;
 	q->sleep_us = 100000;
 	q->answer = 42;
-	ur_timeout_begin(&to, 10 * UR_MSEC);
+	ur_timeout_begin(&to, UR_NO_DEADLINE);
+	struct expirer e = {q, &to};
+	cr_assert_eq(ur_spawn(ur_current_loop(), &t, expire_once_started, &e, NULL), 0);
 	ASSERT_RES(ur_to_thread_ptr(answer, q, release, &res), -ETIMEDOUT);
+	ASSERT_RES(ur_join(t), 0);
 	cr_assert_eq(res, (void *)1); /* untouched */
 	ASSERT_RES(ur_timeout_end(&to), -ETIMEDOUT);
 	return 0;
@@ -343,7 +364,8 @@ static int ptr_cancel_body(void *arg)
 	q->sleep_us = 50000;
 	q->answer = 9;
 	cr_assert_eq(ur_spawn(ur_current_loop(), &t, ptr_cancelled_child, q, NULL), 0);
-	ASSERT_RES(ur_sleep(5 * UR_MSEC), 0);
+	while (!atomic_load(&q->started)) /* cancelled while still queued, it would never run */
+		ASSERT_RES(ur_sleep(UR_MSEC), 0);
 	ur_task_cancel(t);
 	ASSERT_RES(ur_join(t), -ECANCELED);
 	while (!atomic_load(&q->released)) /* the function is still running: wait for it */
@@ -379,6 +401,117 @@ Test(group, to_thread_ptr_releases_the_arg_when_cancelled_at_entry)
 	ASSERT_RES(run_task(ptr_entry_body, &q), 0); /* a task returns what it returns */
 	cr_assert_eq(atomic_load(&q.released), 1);
 	cr_assert(q.release_on_loop_thread);
+}
+
+/*
+ * Jobs cancelled (or timed out) while still queued are taken off the queue: they never run, their
+ * release function gets (arg, NULL) before the caller's return, and a later job does not wait
+ * behind them. One worker, held busy by a gated job, so that the queued ones cannot start.
+ */
+enum {
+	QUEUED_N = 10
+};
+
+struct queued_state {
+	atomic_int gate_open, gate_started;
+	atomic_int calls;    /* counted() calls: must stay 0 */
+	atomic_int released; /* release_queued() calls */
+	atomic_int fresh_saw_calls;
+	int waiting; /* tasks about to call ur_to_thread_ptr */
+	struct ur_task *t[2 * QUEUED_N];
+};
+
+static struct queued_state qs;
+
+static int gated(void *arg)
+{
+	(void)arg;
+	atomic_store(&qs.gate_started, 1);
+	while (!atomic_load(&qs.gate_open))
+		usleep(200);
+	return 1;
+}
+
+static void *counted(void *arg)
+{
+	atomic_fetch_add(&qs.calls, 1);
+	return arg;
+}
+
+static void release_queued(void *arg, void *result)
+{
+	cr_assert_null(result, "a job that never ran has no result");
+	cr_assert_eq(arg, &qs);
+	atomic_fetch_add(&qs.released, 1);
+}
+
+static int gate_task(void *arg)
+{
+	(void)arg;
+	return ur_to_thread(gated, NULL);
+}
+
+static int queued_task(void *arg)
+{
+	if (arg)
+		ur_deadline(UR_MSEC); /* expires while the gate holds the only worker */
+	qs.waiting++;
+	return ur_to_thread_ptr(counted, &qs, release_queued, NULL);
+}
+
+static int fresh(void *arg)
+{
+	(void)arg;
+	atomic_store(&qs.fresh_saw_calls, atomic_load(&qs.calls));
+	return 7;
+}
+
+static int thread_task_fresh(void *arg)
+{
+	(void)arg;
+	return ur_to_thread(fresh, NULL);
+}
+
+static int queued_body(void *arg)
+{
+	(void)arg;
+	struct ur_loop *l = ur_current_loop();
+	struct ur_task *gate, *late;
+	cr_assert_eq(ur_spawn(l, &gate, gate_task, NULL, NULL), 0);
+	while (!atomic_load(&qs.gate_started))
+		ASSERT_RES(ur_sleep(UR_MSEC), 0);
+	/* QUEUED_N to cancel, QUEUED_N whose deadline expires */
+	for (int i = 0; i < 2 * QUEUED_N; i++)
+		cr_assert_eq(ur_spawn(l, &qs.t[i], queued_task, i < QUEUED_N ? NULL : &qs, NULL),
+		             0);
+	while (qs.waiting < 2 * QUEUED_N)
+		ASSERT_RES(ur_yield(), 0);
+	ASSERT_RES(ur_yield(), 0); /* the last one queues its job */
+	for (int i = 0; i < QUEUED_N; i++)
+		ASSERT_RES(ur_task_cancel(qs.t[i]), 0);
+	for (int i = 0; i < 2 * QUEUED_N; i++) {
+		int r = ur_join(qs.t[i]);
+		ASSERT_RES(r, i < QUEUED_N ? -ECANCELED : -ETIMEDOUT);
+		/* released before the caller returned (others may have returned meanwhile) */
+		cr_assert_geq(atomic_load(&qs.released), i + 1);
+	}
+	/* A fresh job queues behind nothing: it runs next, before any of theirs (none runs). */
+	cr_assert_eq(ur_spawn(l, &late, thread_task_fresh, NULL, NULL), 0);
+	ASSERT_RES(ur_yield(), 0);
+	cr_assert_eq(atomic_load(&qs.released), 2 * QUEUED_N); /* once each */
+	atomic_store(&qs.gate_open, 1);
+	ASSERT_RES(ur_join(gate), 1);
+	ASSERT_RES(ur_join(late), 7);
+	cr_assert_eq(atomic_load(&qs.fresh_saw_calls), 0);
+	return 0;
+}
+
+Test(group, to_thread_jobs_stopped_while_queued_never_run)
+{
+	ASSERT_RES(ur_thread_pool_size(1), 0);
+	ASSERT_RES(run_task(queued_body, NULL), 0); /* the teardown waits for every job */
+	cr_assert_eq(atomic_load(&qs.calls), 0);
+	cr_assert_eq(atomic_load(&qs.released), 2 * QUEUED_N);
 }
 
 Test(group, to_thread_ptr_outside_a_task)

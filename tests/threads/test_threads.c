@@ -9,6 +9,10 @@
  *              thread; a post's payload written before posting is read by the loop after
  *   to_thread  2,000 tasks each hand a job to the worker pool, some with a deadline that expires
  *              while the job runs (the job outlives its task) and some cancelled
+ *   dropped    2,000 ur_to_thread_ptr calls, a third cancelled and a third timed out at once or
+ *              after some yields, racing the workers that take their jobs: each function runs
+ *              at most once, a caller that left gets its release exactly once, with NULL only
+ *              if the function never ran (nor runs later)
  *   ring       4 loops on 4 threads pass a token round a ring of posts, 2,000 laps, each hop
  *              resuming a task that waits on a program-completed future
  *   teardown   the loop is freed the moment the last of 8,000 posts from 4 threads has run,
@@ -164,6 +168,97 @@ static void test_to_thread(void)
 	free(jobs);
 }
 
+/* --- jobs dropped from the queue ---------------------------------------------------------------
+ */
+
+enum {
+	Q_TASKS = 2000
+};
+
+struct q_job {
+	int in;
+	atomic_int ran;      /* q_work calls */
+	atomic_int released; /* q_release calls */
+	atomic_int released_null;
+	int res; /* the caller's return */
+};
+
+static void *q_work(void *arg)
+{
+	struct q_job *j = arg;
+	atomic_fetch_add(&j->ran, 1);
+	if (j->in % 10 == 0) {
+		struct timespec ts = {0, 1000 * 1000};
+		nanosleep(&ts, NULL); /* the jobs behind it wait queued */
+	}
+	return j;
+}
+
+static void q_release(void *arg, void *result)
+{
+	struct q_job *j = arg;
+	CHECK(result == NULL || result == j);
+	if (!result)
+		atomic_fetch_add(&j->released_null, 1);
+	atomic_fetch_add(&j->released, 1);
+}
+
+static int q_task(void *arg)
+{
+	struct q_job *j = arg;
+	if (j->in % 3 == 1)
+		ur_deadline((uint64_t)(j->in % 7) * 100 * UR_USEC); /* 0 .. 600 us */
+	void *res = NULL;
+	j->res = ur_to_thread_ptr(q_work, j, q_release, &res);
+	if (j->res == 0)
+		CHECK(res == j);
+	return 0;
+}
+
+static int q_main(void *arg)
+{
+	struct q_job *jobs = arg;
+	struct ur_task *t[Q_TASKS];
+	for (int i = 0; i < Q_TASKS; i++) {
+		jobs[i].in = i;
+		CHECK(ur_spawn(ur_current_loop(), &t[i], q_task, &jobs[i], NULL) == 0);
+	}
+	ur_yield(); /* every task has queued its job */
+	for (int round = 0; round < 9; round++) {
+		for (int i = 2 + 3 * round; i < Q_TASKS; i += 27)
+			ur_task_cancel(t[i]);
+		ur_sleep(100 * UR_USEC);
+	}
+	for (int i = 0; i < Q_TASKS; i++) {
+		if (i % 3 == 2)
+			ur_task_cancel(t[i]);
+		CHECK(ur_join(t[i]) == 0);
+	}
+	return 0;
+}
+
+static void test_dropped(void)
+{
+	struct q_job *jobs = calloc(Q_TASKS, sizeof(*jobs));
+	int result = -1;
+	CHECK(jobs);
+	CHECK(ur_run(NULL, q_main, jobs, &result) == 0); /* returns once every job posted back */
+	CHECK(result == 0);
+	for (int i = 0; i < Q_TASKS; i++) {
+		struct q_job *j = &jobs[i];
+		int ran = atomic_load(&j->ran), rel = atomic_load(&j->released);
+		CHECK(ran <= 1);
+		if (j->res == 0) {
+			CHECK(ran == 1 && rel == 0);
+		} else {
+			CHECK(j->res == -ECANCELED || j->res == -ETIMEDOUT);
+			CHECK(rel == 1);
+			CHECK(atomic_load(&j->released_null) == (ran == 0));
+		}
+	}
+	free(jobs);
+}
+
 /* --- ring of loops --------------------------------------------------------------------------- */
 
 enum {
@@ -310,6 +405,7 @@ int main(int argc, char **argv)
 		void (*fn)(void);
 	} tests[] = {{"posts", test_posts},
 	             {"to_thread", test_to_thread},
+	             {"dropped", test_dropped},
 	             {"ring", test_ring},
 	             {"teardown", test_teardown}};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
