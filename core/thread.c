@@ -36,13 +36,30 @@ struct job {
 	struct job *prev, *next; /* the queue, under pool.lock */
 };
 
+/*
+ * A worker thread. Joinable: ur_thread_pool_shutdown() (and the library's destructor, at exit)
+ * joins the idle ones, so that a program that ends leaves no thread, and no thread's TLS, behind
+ * (valgrind's "possibly lost" blocks). One with work to do is never waited for: it is detached
+ * (retired), drains the queue unless a new pool has started, and exits on its own, freeing its
+ * record.
+ */
+struct worker {
+	pthread_t th;
+	bool busy;    /* running a function */
+	bool quit;    /* idle at shutdown: exit now, the shutdown joins it */
+	bool retired; /* had work at shutdown: detached, drains the queue, frees itself */
+	struct worker *next;
+};
+
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct job *head, *tail;
 	unsigned size;
 	bool started;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 4, false};
+	struct worker *workers; /* the running pool's, joinable */
+	struct worker *stale;   /* a fork child's copy of the parent's: no threads, free them */
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 4, false, NULL, NULL};
 
 /* Takes @j off the queue. Called with pool.lock held, @j queued. */
 static void queue_unlink(struct job *j)
@@ -59,15 +76,19 @@ static void queue_unlink(struct job *j)
 	j->queued = false;
 }
 
-static void *worker(void *unused)
+static void *worker_main(void *arg)
 {
-	(void)unused;
+	struct worker *w = arg;
+	pthread_mutex_lock(&pool.lock);
 	for (;;) {
-		pthread_mutex_lock(&pool.lock);
-		while (!pool.head)
+		while (!pool.head && !w->quit && !w->retired)
 			pthread_cond_wait(&pool.cond, &pool.lock);
+		/* shut down: idle, or retired with the queue drained or a new pool to drain it */
+		if (w->quit || !pool.head || (w->retired && pool.started))
+			break;
 		struct job *j = pool.head;
 		queue_unlink(j);
+		w->busy = true;
 		pthread_mutex_unlock(&pool.lock);
 
 		if (j->pfn)
@@ -76,14 +97,32 @@ static void *worker(void *unused)
 			j->result = j->fn(j->arg);
 		/* The loop outlives its jobs (teardown waits for them), so this cannot dangle. */
 		ur_loop_post(j->loop, &j->post);
+
+		pthread_mutex_lock(&pool.lock);
+		w->busy = false;
 	}
+	bool retired = w->retired;
+	pthread_mutex_unlock(&pool.lock);
+	if (retired)
+		free(w); /* detached: nobody else knows it any more */
 	return NULL;
+}
+
+/* Called with pool.lock held. */
+static void free_stale(void)
+{
+	while (pool.stale) {
+		struct worker *w = pool.stale;
+		pool.stale = w->next;
+		free(w);
+	}
 }
 
 /*
  * fork() copies the pool's state but not its threads: a child would queue jobs nobody runs. The
  * lock is held across fork (so the child's copy is consistent), and the child starts afresh:
- * no workers, and none of the parent's jobs (they belong to the parent's loops).
+ * no workers, and none of the parent's jobs (they belong to the parent's loops). The records of
+ * the parent's workers are freed later, outside the fork handler (pool.stale).
  */
 static void fork_prepare(void)
 {
@@ -101,6 +140,11 @@ static void fork_child(void)
 	pthread_cond_init(&pool.cond, NULL);
 	pool.head = pool.tail = NULL;
 	pool.started = false;
+	struct worker **end = &pool.stale;
+	while (*end)
+		end = &(*end)->next;
+	*end = pool.workers;
+	pool.workers = NULL;
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -110,25 +154,30 @@ static void atfork_register(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-/* Starts the workers on first use. Called with pool.lock held. */
+/* Starts pool.size workers unless the pool runs. Called with pool.lock held. */
 static int pool_start(void)
 {
 	if (pool.started)
 		return 0;
+	free_stale();
+	int err = 0;
 	for (unsigned i = 0; i < pool.size; i++) {
-		pthread_t th;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		int r = pthread_create(&th, &attr, worker, NULL);
-		pthread_attr_destroy(&attr);
-		if (r != 0) {
-			if (i == 0)
-				return -r;
-			break; /* fewer workers than asked, but some */
+		struct worker *w = calloc(1, sizeof(*w));
+		if (!w) {
+			err = ENOMEM;
+			break;
 		}
+		err = pthread_create(&w->th, NULL, worker_main, w);
+		if (err != 0) {
+			free(w);
+			break;
+		}
+		w->next = pool.workers;
+		pool.workers = w;
 	}
-	pool.started = true;
+	if (!pool.workers)
+		return -err;
+	pool.started = true; /* perhaps fewer workers than asked, but some */
 	return 0;
 }
 
@@ -142,6 +191,64 @@ int ur_thread_pool_size(unsigned n)
 		pool.size = n;
 	pthread_mutex_unlock(&pool.lock);
 	return r;
+}
+
+int ur_thread_pool_start(unsigned n)
+{
+	if (n > 256)
+		return -EINVAL;
+	pthread_once(&atfork_once, atfork_register);
+	pthread_mutex_lock(&pool.lock);
+	int r;
+	if (pool.started) {
+		r = n == 0 || n == pool.size ? 0 : -EBUSY;
+	} else {
+		if (n)
+			pool.size = n;
+		r = pool_start();
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return r;
+}
+
+int ur_thread_pool_shutdown(void)
+{
+	struct worker *join = NULL;
+	int left = 0;
+	pthread_mutex_lock(&pool.lock);
+	free_stale();
+	/* Queued jobs are someone's: every worker stays until the queue is empty. */
+	bool work = pool.head != NULL;
+	while (pool.workers) {
+		struct worker *w = pool.workers;
+		pool.workers = w->next;
+		if (w->busy || work) {
+			/* never waited for (it may block for long, or be this very thread) */
+			w->retired = true;
+			pthread_detach(w->th);
+			left++;
+		} else {
+			w->quit = true;
+			w->next = join;
+			join = w;
+		}
+	}
+	pool.started = false;
+	pthread_cond_broadcast(&pool.cond);
+	pthread_mutex_unlock(&pool.lock);
+	while (join) {
+		struct worker *w = join;
+		join = w->next;
+		pthread_join(w->th, NULL);
+		free(w);
+	}
+	return left;
+}
+
+/* At exit (or dlclose): the idle workers are joined; busy ones are left to the exit. */
+__attribute__((destructor)) static void pool_fini(void)
+{
+	ur_thread_pool_shutdown();
 }
 
 /* On the loop's thread: the function has returned. */

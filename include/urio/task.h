@@ -259,11 +259,14 @@ UR_EXPORT void ur_deadline_at(uint64_t when_ns);
 /*
  * asyncio.to_thread(): runs @fn(@arg) on urio's worker pool and suspends the task until it
  * returns; returns its return value. The pool is process-wide and starts on first use with
- * ur_thread_pool_size() threads (default 4). Cancelled, or its timeout scope expired, the task
- * resumes at once with -ECANCELED / -ETIMEDOUT. A job no worker has taken yet is removed from
- * the queue then and @fn never runs (asyncio drops a work item that has not started); once
- * started, @fn runs to completion on its thread, its result dropped: @arg must stay valid until
- * @fn returns, and the caller cannot tell which happened (ur_to_thread_ptr() can free @arg).
+ * ur_thread_pool_size() threads (default 4). That first call creates the threads on the loop's
+ * thread, stalling its every task meanwhile (about a millisecond natively, far more under
+ * valgrind): call ur_thread_pool_start() beforehand, at startup, to pay it there. Cancelled,
+ * or its timeout scope expired, the task resumes at once with -ECANCELED / -ETIMEDOUT. A job
+ * no worker has taken yet is removed from the queue then and @fn never runs (asyncio drops a
+ * work item that has not started); once started, @fn runs to completion on its thread, its
+ * result dropped: @arg must stay valid until @fn returns, and the caller cannot tell which
+ * happened (ur_to_thread_ptr() can free @arg).
  * A child of fork() starts a pool of its own on first use (the parent's workers do not exist
  * there; jobs queued by the parent are not run in the child).
  * @fn's own results must not look like those codes; where they might, use ur_to_thread_ptr().
@@ -295,8 +298,32 @@ UR_EXPORT int ur_to_thread(int (*fn)(void *), void *arg);
 UR_EXPORT int ur_to_thread_ptr(void *(*fn)(void *arg), void *arg,
                                void (*release)(void *arg, void *result), void **result);
 
-/* Sets the worker pool's size before its first use (1..256). Returns 0, -EINVAL, or -EBUSY. */
+/*
+ * Sets the worker pool's size before its first use, or after ur_thread_pool_shutdown() (1..256).
+ * Returns 0, -EINVAL, or -EBUSY (the pool runs).
+ */
 UR_EXPORT int ur_thread_pool_size(unsigned n);
+
+/*
+ * Starts the worker pool now, with @n threads (0: ur_thread_pool_size()'s, default 4), so that
+ * the first ur_to_thread() does not stall its loop creating them. From any thread, any time:
+ * typically in main() before the loops run. Returns 0 (also if the pool runs already with that
+ * size), -EINVAL (@n > 256), -EBUSY (it runs with another size), -EAGAIN or -ENOMEM (no thread
+ * could be created).
+ */
+UR_EXPORT int ur_thread_pool_start(unsigned n);
+
+/*
+ * Stops the worker pool: idle workers exit and are joined before the return. A worker running a
+ * function is not waited for: it finishes (with the jobs still queued, if any) and exits on its
+ * own. The next ur_to_thread() or ur_thread_pool_start() starts a fresh pool. The library calls
+ * it from a destructor at exit, so that a program leaves no worker (nor its thread-local memory,
+ * which valgrind reports as "possibly lost") behind; call it yourself to release the threads
+ * earlier, or before a leak check of your own. Safe from any thread, more than once, while jobs
+ * run (from one of them too), and in a child of fork(). Returns the number of workers left
+ * running (0: every worker was joined).
+ */
+UR_EXPORT int ur_thread_pool_shutdown(void);
 
 /* --- task groups: asyncio.TaskGroup -------------------------------------------------------- */
 

@@ -13,6 +13,11 @@
  *              after some yields, racing the workers that take their jobs: each function runs
  *              at most once, a caller that left gets its release exactly once, with NULL only
  *              if the function never ran (nor runs later)
+ *   pool       ur_thread_pool_start/shutdown: shutdown joins idle workers (returns 0), twice is
+ *              harmless, a running job is left to finish and still posts back, a job may shut
+ *              the pool down itself, a fork child has no workers and starts its own; ends with
+ *              the pool running, for the library's destructor to join (suite 'leaks' runs this
+ *              under valgrind --leak-check=full --error-exitcode=1: no "possibly lost" TLS)
  *   ring       4 loops on 4 threads pass a token round a ring of posts, 2,000 laps, each hop
  *              resuming a task that waits on a program-completed future
  *   teardown   the loop is freed the moment the last of 8,000 posts from 4 threads has run,
@@ -26,9 +31,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <urio.h>
+
+/* ThreadSanitizer: gcc says __SANITIZE_THREAD__, clang __has_feature(thread_sanitizer). */
+#if defined(__SANITIZE_THREAD__)
+#define T_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_TSAN 1
+#endif
+#endif
+#ifndef T_TSAN
+#define T_TSAN 0
+#endif
 
 #define CHECK(c)                                                                                   \
 	do {                                                                                       \
@@ -259,6 +278,90 @@ static void test_dropped(void)
 	free(jobs);
 }
 
+/* --- starting and stopping the pool ----------------------------------------------------------- */
+
+static atomic_int pool_gate, pool_in_job;
+
+static int pool_wait_gate(void *arg)
+{
+	(void)arg;
+	atomic_store(&pool_in_job, 1);
+	while (!atomic_load(&pool_gate)) {
+		struct timespec ts = {0, 200 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 5;
+}
+
+static int pool_gate_task(void *arg)
+{
+	(void)arg;
+	return ur_to_thread(pool_wait_gate, NULL);
+}
+
+static int pool_shutdown_inside(void *arg)
+{
+	(void)arg;
+	return ur_thread_pool_shutdown(); /* this worker is busy: left running, not joined */
+}
+
+static int pool_body(void *arg)
+{
+	(void)arg;
+	struct ur_task *t;
+	CHECK(ur_to_thread(pool_shutdown_inside, NULL) >= 1);
+	/* A job running while the pool shuts down finishes and posts back. */
+	CHECK(ur_spawn(ur_current_loop(), &t, pool_gate_task, NULL, NULL) == 0);
+	while (!atomic_load(&pool_in_job))
+		CHECK(ur_sleep(UR_MSEC) == 0);
+	CHECK(ur_thread_pool_shutdown() == 1); /* the gated one is left to finish */
+	CHECK(ur_thread_pool_shutdown() == 0);
+	atomic_store(&pool_gate, 1);
+	CHECK(ur_join(t) == 5);
+	return 0;
+}
+
+static void test_pool(void)
+{
+	int result = -1;
+	CHECK(ur_thread_pool_shutdown() == 0); /* never started */
+	CHECK(ur_thread_pool_start(300) == -EINVAL);
+	CHECK(ur_thread_pool_start(3) == 0);
+	CHECK(ur_thread_pool_start(3) == 0);
+	CHECK(ur_thread_pool_start(0) == 0);
+	CHECK(ur_thread_pool_start(2) == -EBUSY);
+	CHECK(ur_thread_pool_size(2) == -EBUSY);
+	CHECK(ur_thread_pool_shutdown() == 0); /* idle: all joined */
+	CHECK(ur_thread_pool_shutdown() == 0);
+	CHECK(ur_thread_pool_size(2) == 0); /* stopped: the size may change */
+	CHECK(ur_run(NULL, pool_body, NULL, &result) == 0);
+	CHECK(result == 0);
+
+	/*
+	 * A child of fork() has none of the parent's workers, and starts its own. Not under TSan,
+	 * which cannot start threads in a child forked from a threaded process.
+	 */
+	CHECK(ur_thread_pool_start(0) == 0);
+#if !T_TSAN
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int r = -1;
+		if (ur_thread_pool_shutdown() != 0)
+			_exit(2);
+		if (ur_run(NULL, pool_gate_task, NULL, &r) != 0 || r != 5)
+			_exit(3);
+		_exit(ur_thread_pool_shutdown() == 0 ? 0 : 4);
+	}
+	int status = 0;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#endif
+	/* Left running: the library's destructor joins these workers at exit. */
+	CHECK(ur_thread_pool_start(0) == 0);
+}
+
 /* --- ring of loops --------------------------------------------------------------------------- */
 
 enum {
@@ -403,11 +506,9 @@ int main(int argc, char **argv)
 	struct {
 		const char *name;
 		void (*fn)(void);
-	} tests[] = {{"posts", test_posts},
-	             {"to_thread", test_to_thread},
-	             {"dropped", test_dropped},
-	             {"ring", test_ring},
-	             {"teardown", test_teardown}};
+	} tests[] = {{"posts", test_posts},     {"to_thread", test_to_thread},
+	             {"dropped", test_dropped}, {"pool", test_pool},
+	             {"ring", test_ring},       {"teardown", test_teardown}};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		if (only && strcmp(only, tests[i].name))
 			continue;
