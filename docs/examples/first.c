@@ -5,6 +5,8 @@
  *
  *   cc first.c $(pkg-config --cflags --libs urio) -o first && ./first
  */
+/* AT_FDCWD and ssize_t are POSIX, not ISO C: `cc -std=c11` hides them without this. */
+#define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
 #include <stdio.h>
 #include <urio.h>

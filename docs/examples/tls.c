@@ -59,11 +59,13 @@ static int fetch(struct demo *d, struct ur_tls_ctx *ctx, char *reply, size_t len
 	if (r < 0)
 		return r;
 	ur_stream_init(&s, fd, 0);
-	ur_stream_set_timeout(&s, 5 * UR_SEC); /* bounds the handshake too */
+	ur_stream_set_timeout(&s, 5 * UR_SEC); /* an absolute deadline, not a per-call one */
 	r = ur_tls_client(&s, ctx, "localhost");
 	if (r < 0) {
 		printf("refused: %s (%s)\n", ur_strerror_name(r), ur_tls_error_text(&s));
 	} else {
+		/* it would bound every later call too: renew it (UR_NO_DEADLINE lifts it) */
+		ur_stream_set_timeout(&s, 5 * UR_SEC);
 		const char *alpn;
 		size_t alen = ur_tls_alpn(&s, &alpn);
 		printf("TLS %s, ALPN \"%.*s\"\n", ur_tls_version(&s) == UR_TLS_V1_3 ? "1.3" : "1.2",

@@ -105,7 +105,9 @@ enum ur_error {
  */
 UR_EXPORT const char *ur_strerror(int code);
 
-/* Returns the symbolic name of @code ("ECONNRESET", "UR_ELOOPCLOSED"), or "UNKNOWN". Thread-safe.
+/*
+ * Returns the symbolic name of @code ("ECONNRESET", "UR_ELOOPCLOSED"), "OK" for code >= 0, or
+ * "UNKNOWN". Thread-safe; the string must not be freed.
  */
 UR_EXPORT const char *ur_strerror_name(int code);
 

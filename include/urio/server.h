@@ -20,7 +20,7 @@
  *				break;
  *		return 0;
  *	}
- *	struct ur_server_opts o = {.port = 7000, .loops = 4, .on_conn = echo};
+ *	struct ur_server_opts o = {.port = 7000, .threads = 4, .on_conn = echo};
  *	struct ur_server *sv;
  *	ur_server_start(&sv, &o);
  *	...                                  // any thread (not a signal handler: for

@@ -110,8 +110,11 @@ UR_EXPORT int ur_stream_init_rxring(struct ur_stream *s, int fd, size_t limit,
  * a write times out the stream should be closed.
  */
 UR_EXPORT void ur_stream_set_deadline(struct ur_stream *s, uint64_t abs_ns);
-/* The same relative to now: @ns from the loop's turn time (ur_loop_time_ns(): no clock read),
- * or UR_NO_DEADLINE. */
+/*
+ * The same relative to now: @ns from the loop's turn time (ur_loop_time_ns(): no clock read),
+ * or UR_NO_DEADLINE. Still one deadline for every later call (a TLS handshake included), not a
+ * time-out per call: renew or lift it after a stage.
+ */
 UR_EXPORT void ur_stream_set_timeout(struct ur_stream *s, uint64_t ns);
 
 /*
