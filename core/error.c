@@ -112,6 +112,13 @@ const char *ur_strerror(int code)
 	}
 	if (code < -UR__ERRNO_MAX)
 		return "unknown error"; /* also keeps -INT_MIN from being computed */
+	/*
+	 * libc's "Connection timed out" is wrong for most of urio's -ETIMEDOUT: a timeout scope, a
+	 * stream's or task's deadline, with or without a connection. "timed out" is true of those
+	 * and of the kernel's TCP time-outs alike (urio/error.h).
+	 */
+	if (code == -ETIMEDOUT)
+		return "timed out";
 	/* strerrordesc_np (glibc 2.32) is thread-safe and never formats "Unknown error N". */
 	const char *s = strerrordesc_np(-code);
 	return s ? s : "unknown error";

@@ -102,6 +102,11 @@ enum ur_error {
  * Returns a static, human-readable description of @code: "success" for code >= 0, the C library's
  * description for -errno values, urio's own text for codes in the reserved range, and
  * "unknown error" otherwise. Thread-safe; the string must not be freed.
+ *
+ * One exception: -ETIMEDOUT reads "timed out", not the C library's "Connection timed out".
+ * urio returns it when one of its deadlines passes (a timeout scope, ur_deadline(), a stream's
+ * deadline, ur_wait_for()), with or without a connection; the kernel returns it too when TCP
+ * gives up on a peer (SYN retries, keep-alive, TCP_USER_TIMEOUT). The code does not say which.
  */
 UR_EXPORT const char *ur_strerror(int code);
 

@@ -447,6 +447,10 @@ Test(loop, strerror_names_every_code)
 	cr_assert_str_eq(ur_strerror(5), "success");
 	cr_assert_str_eq(ur_strerror(-ECONNRESET), "Connection reset by peer");
 	cr_assert_str_eq(ur_strerror_name(-ECONNRESET), "ECONNRESET");
+	cr_assert_str_eq(ur_strerror_name(0), "OK");
+	/* urio's deadlines and TCP's alike: not libc's "Connection timed out" */
+	cr_assert_str_eq(ur_strerror(-ETIMEDOUT), "timed out");
+	cr_assert_str_eq(ur_strerror_name(-ETIMEDOUT), "ETIMEDOUT");
 	cr_assert_str_eq(ur_strerror(UR_ELOOPCLOSED), "the event loop is closing");
 	cr_assert_str_eq(ur_strerror_name(UR_ELOOPCLOSED), "UR_ELOOPCLOSED");
 	cr_assert_str_eq(ur_strerror(UR_ERANGE_MIN), "unknown error");
