@@ -288,10 +288,10 @@ void ur__fault_commit(struct ur_loop *l, struct ur_future *f, struct ur__op *op,
 void ur__fault_cqe(uint64_t *ud, int32_t *res, uint32_t *flags)
 {
 	static const int32_t results[] = {-EINTR, -EAGAIN, -ECONNRESET, -ENOBUFS};
-	unsigned tag = (unsigned)(*ud & UR__TAG_MASK);
+	unsigned tag = ur__ud_tag(*ud);
 	if (tag < TAG_EINTR)
 		return;
-	*ud = (*ud & ~(uint64_t)UR__TAG_MASK) | UR__TAG_MAIN;
+	*ud = ur__ud(ur__ud_future(*ud), UR__TAG_MAIN);
 	*res = results[tag - TAG_EINTR];
 	*flags = 0;
 }

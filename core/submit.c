@@ -80,7 +80,7 @@ unsigned ur__backlog_flush(struct ur_loop *l)
 {
 	while (l->bl_len > 0) {
 		struct io_uring_sqe *s = &l->backlog[l->bl_head];
-		if ((s->user_data & UR__TAG_MASK) == UR__TAG_SKIP) {
+		if (ur__ud_tag(s->user_data) == UR__TAG_SKIP) {
 			l->bl_head++;
 			l->bl_len--;
 			continue;
@@ -91,8 +91,7 @@ unsigned ur__backlog_flush(struct ur_loop *l)
 		for (unsigned i = 0; i < n; i++) {
 			struct io_uring_sqe *d = io_uring_get_sqe(&l->ring);
 			*d = s[i];
-			struct ur_future *f =
-			    (void *)(uintptr_t)(s[i].user_data & ~(uint64_t)UR__TAG_MASK);
+			struct ur_future *f = ur__ud_future(s[i].user_data);
 			if (f)
 				f->flags_ &= (uint16_t)~UR__F_QUEUED;
 		}
@@ -113,9 +112,8 @@ unsigned ur__backlog_drop(struct ur_loop *l, struct ur_future *f)
 	unsigned dropped = 0;
 	for (unsigned i = 0; i < l->bl_len; i++) {
 		struct io_uring_sqe *s = &l->backlog[l->bl_head + i];
-		if ((s->user_data & ~(uint64_t)UR__TAG_MASK) == (uint64_t)(uintptr_t)f &&
-		    (s->user_data & UR__TAG_MASK) != UR__TAG_SKIP) {
-			s->user_data = UR__TAG_SKIP;
+		if (ur__ud_future(s->user_data) == f && ur__ud_tag(s->user_data) != UR__TAG_SKIP) {
+			s->user_data = ur__ud(NULL, UR__TAG_SKIP);
 			s->flags &= (uint8_t) ~(IOSQE_IO_LINK | IOSQE_IO_HARDLINK);
 			dropped++;
 		}
