@@ -233,7 +233,6 @@ void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f)
 
 	if (sc->recv_multi.ino == 0 || fd_identity(sc->recv_multi.fd) != sc->recv_multi.ino ||
 	    ur__close_queued(l, sc->recv_multi.fd)) {
-		f->owed_ = 0;
 		f->flags_ |= UR__F_CANCEL;
 		ur__complete_local(l, f, -ECANCELED);
 		return;
@@ -245,7 +244,6 @@ void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f)
 	/* No room to arm it again: the recv ends here, with the error, like a refused start. */
 	int ret = UR__FAULT_ENOMEM(l, UR__FAULT_AT_REARM) ? -ENOMEM : ur__reserve(l, 1, &sqe);
 	if (ret < 0) {
-		f->owed_ = 0;
 		ur__complete_local(l, f, ret);
 		return;
 	}
@@ -281,9 +279,7 @@ unsigned ur__bufring_cancel_fd(struct ur_loop *l, int fd, bool one)
 				continue;
 			}
 			*pp = f->next_;
-			f->flags_ &= (uint16_t)~UR__F_STARVED;
 			f->flags_ |= UR__F_CANCEL;
-			f->owed_ = 0;
 			ur__complete_local(l, f, -ECANCELED);
 			if (++n && one)
 				return n;
@@ -298,8 +294,6 @@ void ur__bufring_teardown(struct ur_loop *l)
 		while (br->starved) {
 			struct ur_future *f = br->starved;
 			br->starved = f->next_;
-			f->flags_ &= (uint16_t)~UR__F_STARVED;
-			f->owed_ = 0;
 			ur__complete_local(l, f, -ECANCELED);
 		}
 	}

@@ -99,10 +99,7 @@ int ur_cancel(struct ur_future *f)
 	f->flags_ |= UR__F_CANCEL;
 	if (f->flags_ & UR__F_QUEUED) {
 		/* Never reached the kernel: take it back and complete it here. */
-		unsigned n = ur__backlog_drop(l, f);
-		l->inflight -= n;
-		f->owed_ = 0;
-		f->flags_ &= (uint16_t)~UR__F_QUEUED;
+		l->inflight -= ur__backlog_drop(l, f);
 		ur__complete_local(l, f, -ECANCELED);
 		return 0;
 	}
@@ -129,7 +126,6 @@ int ur_cancel(struct ur_future *f)
 		/* Waiting for a recycled buffer is waiting in no kernel queue. */
 		if ((f->flags_ & UR__F_STARVED) &&
 		    ur__bufring_unstarve(ur__sc(f)->recv_multi.br, f)) {
-			f->owed_ = 0;
 			ur__complete_local(l, f, -ECANCELED);
 			return 0;
 		}
@@ -204,6 +200,8 @@ void ur__locals_cancel(struct ur_loop *l)
 
 void ur__complete_local(struct ur_loop *l, struct ur_future *f, int res)
 {
+	f->owed_ = 0;
+	f->flags_ &= (uint16_t) ~(UR__F_QUEUED | UR__F_STARVED);
 	f->res = res;
 	f->cqe_flags = 0;
 	f->flags_ |= UR__F_READY;

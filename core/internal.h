@@ -284,7 +284,12 @@ bool ur__op_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t fl
 void ur__cancel_ud(struct ur_loop *l, uint64_t ud, unsigned flags);
 void ur__close_fd(struct ur_loop *l, int fd);
 
-/* Completion of a future without the kernel: delivered on the next turn. */
+/*
+ * Completes @f without a kernel CQE, with @res, delivered on the next turn (never inline). The one
+ * place that says "nothing more is owed": no SQE of @f is in the kernel or will reach it (the
+ * caller dropped those in the local queue, unlinked it from a buffer ring's starved list, or it
+ * never had any), so the owed count goes to 0 and the queued/starved marks go with it.
+ */
 void ur__complete_local(struct ur_loop *l, struct ur_future *f, int res);
 
 /* Buffer rings (core/bufring.c). */

@@ -218,11 +218,8 @@ void ur__backlog_cancel_all(struct ur_loop *l)
 		if (ur__ud_tag(s->user_data) == UR__TAG_SKIP)
 			continue;
 		l->inflight--;
-		if (f && (f->flags_ & UR__F_QUEUED)) {
-			f->flags_ &= (uint16_t)~UR__F_QUEUED;
-			f->owed_ = 0;
+		if (f && (f->flags_ & UR__F_QUEUED)) /* once per future, not once per SQE */
 			ur__complete_local(l, f, -ECANCELED);
-		}
 	}
 	l->bl_len = l->bl_head = 0;
 }
