@@ -230,18 +230,14 @@ static bool any_settled(const void *arg)
 	return lowest_done(a->fs, a->n) >= 0;
 }
 
-static void any_cb(struct ur_future *f, void *arg)
+/*
+ * Outside a task nothing needs waking (the loop turns until any_settled holds), but every future
+ * still gets a continuation of ours: it marks them taken (a second wait on one says -EBUSY).
+ */
+static void any_mark(struct ur_future *f, void *arg)
 {
-	struct ur_task *t = arg;
 	(void)f;
-	if (t)
-		ur__task_wake(t);
-}
-
-static void any_on_cancel(struct ur_task *t, void *state)
-{
-	(void)state;
-	ur__task_wake(t);
+	(void)arg;
 }
 
 static int wait_any_call(struct ur_future **fs, size_t n)
@@ -249,6 +245,7 @@ static int wait_any_call(struct ur_future **fs, size_t n)
 	struct ur_task *t = ur__task_self();
 	struct ur_loop *l = NULL;
 	int i;
+	ur_callback_fn *cb = t ? ur__task_wake_cb : any_mark;
 
 	if (n == 0 || n > INT32_MAX || check_distinct(fs, n) < 0)
 		return -EINVAL;
@@ -266,9 +263,9 @@ static int wait_any_call(struct ur_future **fs, size_t n)
 	if (t && ur__task_interrupted(t))
 		return ur__task_stop_code(t);
 	for (size_t k = 0; k < n; k++)
-		ur_future_set_callback(fs[k], any_cb, t);
+		ur_future_set_callback(fs[k], cb, t);
 	if (t) {
-		ur__task_set_cancel_hook(t, any_on_cancel, NULL);
+		ur__task_set_cancel_hook(t, ur__task_wake_hook, NULL);
 		while ((i = lowest_done(fs, n)) < 0 && !ur__task_interrupted(t))
 			ur__task_wait(t);
 		ur__task_set_cancel_hook(t, NULL, NULL);
@@ -282,7 +279,7 @@ static int wait_any_call(struct ur_future **fs, size_t n)
 			}
 		}
 	}
-	drop_callbacks(fs, n, any_cb, t);
+	drop_callbacks(fs, n, cb, t);
 	return i >= 0 ? i : (i == -1 ? ur__task_stop_code(t) : i);
 }
 
@@ -338,7 +335,7 @@ static int as_completed_next_call(struct ur_as_completed *it, struct ur_future *
 			if (ur__task_interrupted(t))
 				return ur__task_stop_code(t);
 			it->waiter_ = t;
-			ur__task_set_cancel_hook(t, any_on_cancel, NULL);
+			ur__task_set_cancel_hook(t, ur__task_wake_hook, NULL);
 			ur__task_wait(t);
 			ur__task_set_cancel_hook(t, NULL, NULL);
 			it->waiter_ = NULL;
@@ -427,12 +424,6 @@ static void sleep_fire(struct ur_loop *l, struct ur_timer_ *tm)
 	ur__task_wake(s->t);
 }
 
-static void sleep_on_cancel(struct ur_task *t, void *state)
-{
-	(void)state;
-	ur__task_wake(t);
-}
-
 static int sleep_call(uint64_t ns)
 {
 	struct ur_task *t = ur__task_self();
@@ -445,7 +436,7 @@ static int sleep_call(uint64_t ns)
 	uint64_t at = ur__deadline_in(ns);
 	if (at != UR_NO_DEADLINE)
 		ur__timer_add(l, &s.tm, at, sleep_fire);
-	ur__task_set_cancel_hook(t, sleep_on_cancel, NULL);
+	ur__task_set_cancel_hook(t, ur__task_wake_hook, NULL);
 	while (!s.fired && !ur__task_interrupted(t))
 		ur__task_wait(t);
 	ur__task_set_cancel_hook(t, NULL, NULL);

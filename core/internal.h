@@ -427,6 +427,8 @@ static inline void ur__task_wake(struct ur_task *t)
 
 /* The continuation that wakes a task (@arg) when the future completes. */
 void ur__task_wake_cb(struct ur_future *f, void *arg);
+/* The cancel hook of a wait that only has to wake its task (ur__task_set_cancel_hook). */
+void ur__task_wake_hook(struct ur_task *t, void *state);
 
 /*
  * Delivers the final completion of @f: result fix-ups, state, callback. Inline, as ur__cqe is,

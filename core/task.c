@@ -64,6 +64,12 @@ void ur__task_wake_cb(struct ur_future *f, void *arg)
 	ur__task_wake(arg);
 }
 
+void ur__task_wake_hook(struct ur_task *t, void *state)
+{
+	(void)state;
+	ur__task_wake(t);
+}
+
 static struct ur_task *runq_pop(struct ur_loop *l);
 
 /*
