@@ -44,21 +44,6 @@ static int check_distinct(struct ur_future **fs, size_t n)
 }
 
 /*
- * Turns @l from outside any task until done(@arg) holds, the loop runs out of work or is stopped;
- * -EBUSY from inside one of its callbacks. One kernel entry per turn, as ur_loop_run's.
- */
-static int turn_until(struct ur_loop *l, bool (*done)(const void *), const void *arg)
-{
-	int r = ur__loop_run_until(l, done, arg);
-	return r < 0 ? r : 0;
-}
-
-static bool future_settled(const void *arg)
-{
-	return ((const struct ur_future *)arg)->state_ != UR_FUTURE_PENDING;
-}
-
-/*
  * Outside any task a wait turns the loop, which cannot be done from inside one of its callbacks:
  * refuse before installing anything, so no continuation is left pointing at this stack.
  */
@@ -82,23 +67,17 @@ static void drop_callbacks(struct ur_future **fs, size_t n, ur_callback_fn *cb, 
 int ur__await_uninterrupted(struct ur_future *f)
 {
 	struct ur_task *t = ur__task_self();
-	if (!t) {
-		while (f->state_ == UR_FUTURE_PENDING) {
-			int r = turn_until(f->loop_, future_settled, f);
-			if (r < 0)
-				return r;
-		}
-		return f->res;
-	}
-	if (f->state_ == UR_FUTURE_PENDING) {
+	bool own = t && f->state_ == UR_FUTURE_PENDING;
+	if (own) {
 		ur_future_set_callback(f, ur__task_wake_cb, t);
 		ur__task_set_awaiting(t, f);
-		while (f->state_ == UR_FUTURE_PENDING)
-			ur__task_wait(t);
-		ur__task_set_awaiting(t, NULL);
 	}
-	ur_future_set_callback(f, NULL, NULL);
-	return f->res;
+	int r = ur__wait_until(t, f->loop_, ur__future_settled, f, false);
+	if (own)
+		ur__task_set_awaiting(t, NULL);
+	if (t)
+		ur_future_set_callback(f, NULL, NULL);
+	return r < 0 ? r : f->res;
 }
 
 static int await_call(struct ur_future *f)
@@ -190,17 +169,12 @@ static int gather_call(struct ur_future **fs, size_t n, unsigned flags)
 		if (ur__task_interrupted(g.task))
 			gather_cancel_all(&g);
 		ur__task_set_cancel_hook(g.task, gather_on_cancel, &g);
-		while (g.remaining)
-			ur__task_wait(g.task);
-		ur__task_set_cancel_hook(g.task, NULL, NULL);
-	} else {
-		while (g.remaining) {
-			int r = turn_until(l, gather_settled, &g);
-			if (r < 0)
-				return r; /* only from inside a callback, before anything completed
-				           */
-		}
 	}
+	int r = ur__wait_until(g.task, l, gather_settled, &g, false);
+	if (g.task)
+		ur__task_set_cancel_hook(g.task, NULL, NULL);
+	if (r < 0)
+		return r; /* only from inside a callback, before anything completed */
 	return ur__task_result(g.task, g.first_err);
 }
 
@@ -264,23 +238,14 @@ static int wait_any_call(struct ur_future **fs, size_t n)
 		return ur__task_stop_code(t);
 	for (size_t k = 0; k < n; k++)
 		ur_future_set_callback(fs[k], cb, t);
-	if (t) {
+	struct any_set set = {fs, n};
+	if (t)
 		ur__task_set_cancel_hook(t, ur__task_wake_hook, NULL);
-		while ((i = lowest_done(fs, n)) < 0 && !ur__task_interrupted(t))
-			ur__task_wait(t);
+	int r = ur__wait_until(t, l, any_settled, &set, true);
+	if (t)
 		ur__task_set_cancel_hook(t, NULL, NULL);
-	} else {
-		struct any_set set = {fs, n};
-		while ((i = lowest_done(fs, n)) < 0) {
-			int r = turn_until(l, any_settled, &set);
-			if (r < 0) {
-				i = r;
-				break;
-			}
-		}
-	}
 	drop_callbacks(fs, n, cb, t);
-	return i >= 0 ? i : (i == -1 ? ur__task_stop_code(t) : i);
+	return r < 0 ? r : lowest_done(fs, n);
 }
 
 int ur_wait_any(struct ur_future **fs, size_t n)
@@ -328,23 +293,19 @@ static int as_completed_next_call(struct ur_as_completed *it, struct ur_future *
 	struct ur_task *t = ur__task_self();
 	struct ur_loop *l = it->n_ ? it->fs_[0]->loop_ : NULL;
 
-	while (!it->done_head_) {
-		if (it->next_ == it->n_)
-			return -ENOENT;
-		if (t) {
-			if (ur__task_interrupted(t))
-				return ur__task_stop_code(t);
-			it->waiter_ = t;
-			ur__task_set_cancel_hook(t, ur__task_wake_hook, NULL);
-			ur__task_wait(t);
-			ur__task_set_cancel_hook(t, NULL, NULL);
-			it->waiter_ = NULL;
-		} else {
-			int r = turn_until(l, as_completed_settled, it);
-			if (r < 0)
-				return r; /* -EBUSY from a callback; the iterator stays usable */
-		}
+	if (t) {
+		it->waiter_ = t;
+		ur__task_set_cancel_hook(t, ur__task_wake_hook, NULL);
 	}
+	int r = ur__wait_until(t, l, as_completed_settled, it, true);
+	if (t) {
+		ur__task_set_cancel_hook(t, NULL, NULL);
+		it->waiter_ = NULL;
+	}
+	if (r < 0)
+		return r; /* -EBUSY from a callback: the iterator stays usable */
+	if (!it->done_head_)
+		return -ENOENT; /* every future was handed out */
 	struct ur_future *f = it->done_head_;
 	it->done_head_ = f->next_;
 	if (!it->done_head_)
@@ -424,6 +385,11 @@ static void sleep_fire(struct ur_loop *l, struct ur_timer_ *tm)
 	ur__task_wake(s->t);
 }
 
+static bool sleep_fired(const void *arg)
+{
+	return ((const struct sleep *)arg)->fired;
+}
+
 static int sleep_call(uint64_t ns)
 {
 	struct ur_task *t = ur__task_self();
@@ -437,11 +403,10 @@ static int sleep_call(uint64_t ns)
 	if (at != UR_NO_DEADLINE)
 		ur__timer_add(l, &s.tm, at, sleep_fire);
 	ur__task_set_cancel_hook(t, ur__task_wake_hook, NULL);
-	while (!s.fired && !ur__task_interrupted(t))
-		ur__task_wait(t);
+	int r = ur__wait_until(t, l, sleep_fired, &s, true);
 	ur__task_set_cancel_hook(t, NULL, NULL);
 	ur__timer_del(l, &s.tm);
-	return s.fired ? 0 : ur__task_stop_code(t);
+	return r;
 }
 
 int ur_sleep(uint64_t ns)

@@ -484,6 +484,40 @@ static inline void ur__cqe(struct ur_loop *l, uint64_t ud, int32_t res, uint32_t
 	if (--f->owed_ == 0)
 		ur__finish(l, f);
 }
+
+/*
+ * The one suspend-or-turn step of every wait: until done(@arg) holds, suspends task @t (woken by
+ * a continuation or its cancel hook) or, outside any task (@t NULL), turns @l from here. With
+ * @stop, a wait of an interrupted task (cancelled, a timeout scope expired) ends with its stop
+ * code; without, only done(@arg) ends it. Returns 0 once done(@arg) holds (checked first), the
+ * stop code, or what turning @l failed with (-EBUSY from one of its callbacks). Forced inline:
+ * @done is a constant at every call, so it inlines too and a task's wait costs what the open-coded
+ * loop did.
+ */
+static inline __attribute__((always_inline)) int ur__wait_until(struct ur_task *t,
+                                                                struct ur_loop *l,
+                                                                bool (*done)(const void *),
+                                                                const void *arg, bool stop)
+{
+	while (!done(arg)) {
+		if (!t) {
+			int r = ur__loop_run_until(l, done, arg);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (stop && ur__task_interrupted(t))
+			return ur__task_stop_code(t);
+		ur__task_wait(t);
+	}
+	return 0;
+}
+
+/* The predicate of a wait on one future: it is no longer pending. */
+static inline bool ur__future_settled(const void *f)
+{
+	return ((const struct ur_future *)f)->state_ != UR_FUTURE_PENDING;
+}
 /* Ends the task's current wait: cancels what it awaits, pokes its combinator (cancel, expiry). */
 void ur__task_interrupt(struct ur_task *t);
 void ur__task_free(struct ur_task *t);
