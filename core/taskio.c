@@ -40,8 +40,8 @@ static inline int prologue(struct ur_future *f, struct ur_task **tp)
 static inline int await_own(struct ur_task *t, struct ur_future *f)
 {
 	ur__task_set_awaiting(t, f);
-	while (f->state_ == UR_FUTURE_PENDING)
-		ur__task_wait(t);
+	/* in a task, without @stop, the wait only ends with @f settled: it returns 0 */
+	(void)ur__wait_until(t, ur__task_loop(t), ur__future_settled, f, false);
 	ur__task_set_awaiting(t, NULL);
 	return ur__task_result(t, f->res);
 }
