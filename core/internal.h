@@ -263,6 +263,7 @@ int ur__reserve(struct ur_loop *l, unsigned n, struct io_uring_sqe **out);
 unsigned ur__backlog_flush(struct ur_loop *l);
 unsigned ur__backlog_drop(struct ur_loop *l, struct ur_future *f);
 void ur__backlog_cancel_all(struct ur_loop *l);
+void ur__backlog_free(struct ur_loop *l);
 bool ur__close_queued(struct ur_loop *l, int fd);
 int ur__enter(struct ur_loop *l, unsigned wait_nr);
 

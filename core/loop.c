@@ -640,7 +640,7 @@ void ur_loop_free(struct ur_loop **loopp)
 	close(l->wake_fd);
 	if (l->poll_fd >= 0)
 		close(l->poll_fd);
-	free(l->backlog);
+	ur__backlog_free(l);
 #if UR_FAULT_INJECTION
 	ur__fault_free(l);
 #endif

@@ -245,3 +245,11 @@ bool ur__close_queued(struct ur_loop *l, int fd)
 	}
 	return false;
 }
+
+/* The local queue's memory, once the loop is done with it (the last of teardown). */
+void ur__backlog_free(struct ur_loop *l)
+{
+	free(l->backlog);
+	l->backlog = NULL;
+	l->bl_head = l->bl_len = l->bl_cap = 0;
+}
