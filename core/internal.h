@@ -311,12 +311,12 @@ void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, unsigned kin
 int ur__task_cancel_future(struct ur_future *f);
 void ur__locals_cancel(struct ur_loop *l);
 
-enum task_state {
-	T_NEW,     /* spawned, never run */
-	T_READY,   /* on the run queue */
-	T_RUNNING, /* the current task */
-	T_WAITING, /* suspended until woken */
-	T_DONE,    /* function returned; stack given back */
+enum ur__task_state {
+	UR__T_NEW,     /* spawned, never run */
+	UR__T_READY,   /* on the run queue */
+	UR__T_RUNNING, /* the current task */
+	UR__T_WAITING, /* suspended until woken */
+	UR__T_DONE,    /* function returned; stack given back */
 };
 
 /* A task (core/task.c); here so the hot accessors below inline across files. */
@@ -412,7 +412,7 @@ void ur__task_wait(struct ur_task *t);
 static inline void ur__task_wake(struct ur_task *t)
 {
 	struct ur_loop *l = t->loop;
-	if (t->queued || t->state == T_DONE || t->state == T_RUNNING)
+	if (t->queued || t->state == UR__T_DONE || t->state == UR__T_RUNNING)
 		return;
 	t->queued = true;
 	t->run_next = NULL;
@@ -422,8 +422,8 @@ static inline void ur__task_wake(struct ur_task *t)
 	else
 		l->runq_head = t;
 	l->runq_tail = t;
-	if (t->state != T_NEW)
-		t->state = T_READY;
+	if (t->state != UR__T_NEW)
+		t->state = UR__T_READY;
 }
 
 /* The continuation that wakes a task (@arg) when the future completes. */

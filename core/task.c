@@ -82,10 +82,10 @@ static void task_leave(struct ur_task *t)
 {
 	struct ur_loop *l = t->loop;
 	struct ur_task *n = l->runq_head;
-	if (n && n != t && n->state != T_NEW && l->sched_budget) {
+	if (n && n != t && n->state != UR__T_NEW && l->sched_budget) {
 		l->sched_budget--;
 		runq_pop(l);
-		n->state = T_RUNNING;
+		n->state = UR__T_RUNNING;
 		ur__current = n;
 		ur__ctx_switch_san(&t->ctx, &n->ctx, false);
 		return;
@@ -98,13 +98,13 @@ static void task_leave(struct ur_task *t)
 /* Suspends the running task until ur__task_wake(); returns on its stack, on the loop's thread. */
 void ur__task_wait(struct ur_task *t)
 {
-	t->state = T_WAITING;
+	t->state = UR__T_WAITING;
 	task_leave(t);
 }
 
 void ur__task_free(struct ur_task *t)
 {
-	if (t->state != T_DONE && t->state != T_NEW) {
+	if (t->state != UR__T_DONE && t->state != UR__T_NEW) {
 		/* Freed while suspended (teardown gave up on it): its stack goes back unused. */
 		ur__ctx_discard_san(&t->ctx);
 		ur__stack_put(&t->loop->stacks, &t->stack);
@@ -127,7 +127,7 @@ static void task_main(void *arg)
 	ur__ctx_landed_san(&t->ctx);
 	int ret = t->cancel ? -ECANCELED : t->fn(t->arg);
 	ur__scopes_drop(t); /* scopes the function left begun: their deadlines are on this stack */
-	t->state = T_DONE;
+	t->state = UR__T_DONE;
 	t->loop->live_tasks--;
 	ur__complete_local(t->loop, &t->fut, ret);
 	t->loop->sched_from = t;
@@ -175,22 +175,22 @@ void ur__sched_run(struct ur_loop *l)
 	l->sched_budget = l->runq_len > 64 ? l->runq_len : 64;
 	while (l->sched_budget && (t = runq_pop(l))) {
 		l->sched_budget--;
-		if (t->state == T_NEW) {
+		if (t->state == UR__T_NEW) {
 			int ret = t->cancel ? -ECANCELED : task_prepare(l, t);
 			if (ret < 0) {
 				/* Never ran: cancelled before its start, or no stack for it. */
-				t->state = T_DONE;
+				t->state = UR__T_DONE;
 				l->live_tasks--;
 				ur__complete_local(l, &t->fut, ret);
 				continue;
 			}
 		}
-		t->state = T_RUNNING;
+		t->state = UR__T_RUNNING;
 		ur__current = t;
 		ur__ctx_switch_san(&l->sched_ctx, &t->ctx, false);
 		t = l->sched_from; /* tasks hand over among themselves: this one came back */
 		ur__current = NULL;
-		if (t->state == T_DONE)
+		if (t->state == UR__T_DONE)
 			ur__stack_put_lazy(&l->stacks, &t->stack);
 	}
 	if (l->stacks.pending_n)
@@ -242,7 +242,7 @@ int ur_spawn(struct ur_loop *l, struct ur_task **out, ur_task_fn *fn, void *arg,
 	t->arg = arg;
 	t->stack_size = opts ? opts->stack_size : 0;
 	t->deadline = UR_NO_DEADLINE;
-	t->state = T_NEW;
+	t->state = UR__T_NEW;
 	ur_future_init(&t->fut, NULL, NULL);
 	ur__future_begin_local(l, &t->fut, UR__OP_TASK);
 	t->all_next = l->tasks;
@@ -279,7 +279,7 @@ void ur__task_interrupt(struct ur_task *t)
 
 int ur_task_cancel(struct ur_task *t)
 {
-	if (t->cancel || t->state == T_DONE)
+	if (t->cancel || t->state == UR__T_DONE)
 		return -EALREADY;
 	t->cancel = true;
 	ur__task_interrupt(t);
@@ -322,7 +322,7 @@ static int yield_call(void)
 		return UR_ENOTASK;
 	if (ur__task_interrupted(t))
 		return ur__task_stop_code(t);
-	t->state = T_WAITING;
+	t->state = UR__T_WAITING;
 	ur__task_wake(t);
 	task_leave(t);
 	return ur__task_interrupted(t) ? ur__task_stop_code(t) : 0;
@@ -341,7 +341,7 @@ int ur_yield(void)
 void ur__tasks_teardown(struct ur_loop *l)
 {
 	for (struct ur_task *t = l->tasks; t; t = t->all_next)
-		if (t->state != T_DONE)
+		if (t->state != UR__T_DONE)
 			ur_task_cancel(t);
 	bool stuck = false;
 	while (l->live_tasks > 0 || l->runq_head) {
@@ -355,7 +355,7 @@ void ur__tasks_teardown(struct ur_loop *l)
 	struct ur_task **pp = &l->tasks;
 	while (*pp) {
 		struct ur_task *t = *pp;
-		if (t->state == T_DONE || t->state == T_NEW)
+		if (t->state == UR__T_DONE || t->state == UR__T_NEW)
 			ur__task_free(t);
 		else
 			pp = &t->all_next;
