@@ -125,6 +125,16 @@ static inline uint32_t t_loop_flags(void)
 	return (p && *p == '1') ? UR_LOOP_PLAIN_SETUP : 0;
 }
 
+/*
+ * ur_loop_new() with this pass's setup, returning its result instead of asserting: for loops made
+ * in forked children and on other threads, where a failed cr_assert cannot report.
+ */
+static inline int t_loop_new(struct ur_loop **l)
+{
+	struct ur_loop_opts o = {.flags = t_loop_flags()};
+	return ur_loop_new(l, &o);
+}
+
 static inline struct ur_loop *t_loop_opts(struct ur_loop_opts *o)
 {
 	struct ur_loop *l = NULL;
@@ -206,6 +216,51 @@ static inline int t_listen_tcp(uint16_t *port)
 	if (port)
 		*port = ntohs(a.sin_port);
 	return fd;
+}
+
+/*
+ * Waits (bounded) until listening socket @lfd's accept queue is full, so that the next connect to
+ * it gets no answer: the kernel finishes loopback handshakes asynchronously. For a listener,
+ * TCP_INFO's unacked is the accept queue's length and sacked its limit (the backlog).
+ */
+static inline void t_wait_accept_queue_full(int lfd)
+{
+	for (int i = 0; i < 10000; i++) {
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+		cr_assert_eq(getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+		if (ti.tcpi_unacked > ti.tcpi_sacked)
+			return;
+		usleep(1000);
+	}
+	cr_assert_fail("the accept queue of fd %d never filled", lfd);
+}
+
+/*
+ * Waits (bounded) until thread @tid is inside system call @nr (/proc/self/task/TID/syscall): a
+ * thread blocked in the kernel, not about to enter it. Returns false if it was not seen there
+ * (under valgrind, not looked for at all; callers then go on regardless).
+ */
+static inline bool t_wait_in_syscall(pid_t tid, long nr)
+{
+	char path[64];
+	if (T_UNDER_VALGRIND())
+		return false; /* its lock is held across the call: we would run only when it is over
+		               */
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	for (int i = 0; i < 5000; i++) {
+		FILE *f = fopen(path, "r");
+		long cur = -1;
+		if (f) {
+			if (fscanf(f, "%ld", &cur) != 1)
+				cur = -1;
+			fclose(f);
+		}
+		if (cur == nr)
+			return true;
+		usleep(1000);
+	}
+	return false;
 }
 
 static inline struct sockaddr_in t_loopback(uint16_t port)

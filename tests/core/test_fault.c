@@ -537,7 +537,7 @@ static void replay_child(int out)
 {
 	faults("99", "0.5", "short");
 	struct ur_loop *l = NULL;
-	if (ur_loop_new(&l, NULL) < 0)
+	if (t_loop_new(&l) < 0)
 		_exit(2);
 	int p[2];
 	char buf[64];

@@ -127,7 +127,7 @@ static void emfile_server(void *arg)
 {
 	struct acc a = {.multishot = (bool)(uintptr_t)arg};
 	uint16_t port;
-	int r = ur_loop_new(&a.l, NULL);
+	int r = t_loop_new(&a.l);
 	C_CHECK(r == 0, "%s\n", ur_strerror(r));
 	a.lfd = t_listen_tcp(&port);
 	/* The clients connect now (the listen backlog holds them); they live in this process too,
@@ -260,7 +260,7 @@ static void memlock_zero(void *arg)
 	struct rlimit rl = {0, 0};
 	C_CHECK(setrlimit(RLIMIT_MEMLOCK, &rl) == 0, "setrlimit: %d\n", errno);
 	struct ur_loop *l = NULL;
-	int r = ur_loop_new(&l, NULL);
+	int r = t_loop_new(&l);
 	/* Since 5.12 rings are charged to the memory cgroup, not RLIMIT_MEMLOCK: both are right. */
 	C_CHECK(r == 0 || r == UR_ERINGMEM, "ur_loop_new gave %d (%s)\n", r, ur_strerror_name(r));
 	if (r == 0) {
@@ -317,7 +317,7 @@ static void stack_nomem(void *arg)
 {
 	(void)arg;
 	struct ur_loop *l = NULL;
-	int r = ur_loop_new(&l, NULL);
+	int r = t_loop_new(&l);
 	C_CHECK(r == 0, "%s\n", ur_strerror(r));
 	struct rlimit old;
 	C_CHECK(getrlimit(RLIMIT_AS, &old) == 0, "getrlimit\n");

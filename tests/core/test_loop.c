@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 
 /* Every test here asserts results that these faults change by design (see t_fault_unsafe). */
 #define T_FAULT_UNSAFE_FILE "enomem"
@@ -324,10 +325,18 @@ Test(loop, posts_from_other_threads_run_in_order)
 	t_loop_done(&ptest.loop);
 }
 
+struct waker {
+	struct ur_loop *l;
+	pid_t loop_tid;
+};
+
 static void *waker(void *arg)
 {
-	usleep(20000);
-	ur_loop_wake(arg);
+	struct waker *w = arg;
+	/* until the loop's thread sleeps in io_uring_enter: the wake must interrupt a blocked turn
+	 */
+	t_wait_in_syscall(w->loop_tid, __NR_io_uring_enter);
+	ur_loop_wake(w->l);
 	return NULL;
 }
 
@@ -340,7 +349,8 @@ Test(loop, wake_interrupts_a_blocking_turn)
 
 	ur_future_init(&t, t_count_cb, &calls);
 	cr_assert_eq(ur_timeout_start(l, &t, 30 * UR_SEC, 0), 0);
-	cr_assert_eq(pthread_create(&th, NULL, waker, l), 0);
+	struct waker w = {l, gettid()};
+	cr_assert_eq(pthread_create(&th, NULL, waker, &w), 0);
 	uint64_t t0 = ur_now_ns();
 	cr_assert_eq(ur_loop_run(l, UR_RUN_ONCE), 1, "woken with the timeout still pending");
 	cr_assert_lt(ur_now_ns() - t0, 20 * UR_SEC);

@@ -514,7 +514,8 @@ struct blocker {
 	enum block_kind kind;
 	int fd, fd2;
 	struct sockaddr_in addr;
-	int after; /* the result of one more await after the cancelled one */
+	int after;     /* the result of one more await after the cancelled one */
+	bool blocking; /* set just before the call that blocks (tasks switch only inside calls) */
 };
 
 static int blocked(void *arg)
@@ -523,6 +524,7 @@ static int blocked(void *arg)
 	char buf[8];
 	int r = 0;
 	/* -EINTR (fault passes inject it) means "try again", as a real program would. */
+	b->blocking = true;
 	switch (b->kind) {
 	case B_PIPE:
 		do
@@ -568,7 +570,11 @@ static int cancel_main(void *arg)
 	struct blocker *b = arg;
 	struct ur_task *t;
 	cr_assert_eq(ur_spawn(ur_current_loop(), &t, blocked, b, NULL), 0);
-	cr_assert_eq(ur_sleep(20 * UR_MSEC), 0); /* let it block */
+	/* Let it block: once it has set the flag, it gave us the thread back from inside its call.
+	 */
+	while (!b->blocking)
+		cr_assert_eq(ur_yield(), 0);
+	cr_assert_eq(ur_yield(), 0); /* B_GATHER: its sleeper starts sleeping too */
 	cr_assert_not(ur_future_done(ur_task_future(t)), "kind %d did not block", b->kind);
 	uint64_t t0 = ur_now_ns();
 	cr_assert_eq(ur_task_cancel(t), 0);
@@ -613,7 +619,7 @@ static void cancel_blocked(enum block_kind kind)
 			fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 			connect(fill[i], (struct sockaddr *)&a, sizeof(a));
 		}
-		usleep(10000);
+		t_wait_accept_queue_full(b.fd2); /* else the connect below could succeed */
 		b.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		int result = 0;
 		cr_assert_eq(t_run(cancel_main, &b, &result), 0);
@@ -771,7 +777,7 @@ Test(task, stack_overflow_dies_on_the_guard_page)
 		struct ur_task_opts o = {.stack_size = 64 * 1024};
 		struct ur_loop *l;
 		struct ur_task *t;
-		if (ur_loop_new(&l, NULL) < 0 || ur_spawn(l, &t, overflow, NULL, &o) < 0)
+		if (t_loop_new(&l) < 0 || ur_spawn(l, &t, overflow, NULL, &o) < 0)
 			_exit(3);
 		ur_await(ur_task_future(t));
 		_exit(0); /* not reached */
@@ -861,7 +867,7 @@ static int pinger(void *arg)
 static void *ponger_thread(void *arg)
 {
 	struct peer *p = arg;
-	cr_assert_eq(ur_loop_new(&p->loop, NULL), 0);
+	cr_assert_eq(t_loop_new(&p->loop), 0);
 	ur_loop_ref(p->loop);
 	pthread_barrier_wait(p->ready);
 	ur_loop_run(p->loop, UR_RUN_DEFAULT); /* until the pinger unrefs us */
