@@ -127,14 +127,32 @@ static int conn_main(void *arg)
 	}
 	if (c->fd >= 0)
 		close(c->fd);
+	c->fd = -1;
+	return 0; /* conn_done, the task's continuation, lets go of the connection */
+}
+
+/*
+ * The connection's task has ended, whether or not conn_main ran: a task refused its stack
+ * (ENOMEM) or cancelled before its first turn ends without running its function, and the
+ * connection must still go, or a stop would wait for it forever.
+ */
+static void conn_done(struct ur_future *f, void *arg)
+{
+	(void)f;
+	struct conn *c = arg;
+	struct srv_loop *sl = c->sl;
+	struct ur_server *sv = sl->sv;
+
+	if (c->fd >= 0)
+		close(c->fd); /* conn_main never ran: the accepted socket is still ours */
 	conn_unlink(sl, c);
+	ur_task_detach(c->task); /* done: freed now */
 	free(c);
 	if (sl->paused && !sl->stopping && sl->nconns < sv->max_conns) {
 		sl->paused = false;
 		arm_accept(sl);
 	}
 	maybe_finish(sl);
-	return 0;
 }
 
 static void conn_spawn(struct srv_loop *sl, int fd)
@@ -157,7 +175,7 @@ static void conn_spawn(struct srv_loop *sl, int fd)
 		free(c);
 		return;
 	}
-	ur_task_detach(c->task); /* it unlinks and frees its conn itself */
+	ur_future_set_callback(ur_task_future(c->task), conn_done, c);
 	c->next = sl->conns;
 	if (sl->conns)
 		sl->conns->prev = c;
