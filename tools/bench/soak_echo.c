@@ -240,22 +240,25 @@ static pid_t urecho_start(const char *bin, uint16_t port, const char *loops)
 int main(int argc, char **argv)
 {
 	struct soak s = {.conns = 10000};
-	unsigned secs = 60;
+	unsigned secs = 60, nrounds = 1;
 	const char *loops = "2";
 	int opt;
-	while ((opt = getopt(argc, argv, "c:d:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:d:t:r:")) != -1) {
 		if (opt == 'c')
 			s.conns = (unsigned)strtoul(optarg, NULL, 10);
 		else if (opt == 'd')
 			secs = (unsigned)strtoul(optarg, NULL, 10);
 		else if (opt == 't')
 			loops = optarg;
+		else if (opt == 'r')
+			nrounds = (unsigned)strtoul(optarg, NULL, 10);
 		else
 			goto usage;
 	}
-	if (optind != argc - 1 || s.conns == 0) {
+	if (optind != argc - 1 || s.conns == 0 || nrounds == 0) {
 	usage:
-		fprintf(stderr, "usage: soak_echo URECHO [-c CONNS] [-d SECONDS] [-t LOOPS]\n");
+		fprintf(stderr,
+		        "usage: soak_echo URECHO [-c CONNS] [-d SECONDS] [-t LOOPS] [-r ROUNDS]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -278,21 +281,32 @@ int main(int argc, char **argv)
 	       "%llu; urecho: fds %d, RSS %ld KiB at start\n",
 	       s.conns, secs, loops, (int)s.server, (unsigned long long)rl.rlim_cur, fds0, rss0);
 	fflush(stdout);
-	s.end_ns = ur_now_ns() + (uint64_t)secs * UR_SEC;
-	int res = 0;
-	int r = ur_run(NULL, soak_main, &s, &res);
+	/* -r: rounds against the same urecho, to tell a high-water mark (RSS stays put after the
+	 * first round) from a leak (it grows every round) */
+	int r = 0, fds = -1;
+	bool bad = false;
+	for (unsigned round = 1; round <= nrounds && r >= 0; round++) {
+		struct soak base = {.port = s.port, .conns = s.conns, .server = s.server};
+		s = base;
+		s.end_ns = ur_now_ns() + (uint64_t)secs * UR_SEC;
+		int res = 0;
+		r = ur_run(NULL, soak_main, &s, &res);
 
-	int fds = -1;
-	for (int i = 0; i < 1000 && (fds = count_fds(s.server)) != fds0; i++)
-		usleep(10000);
-	long rss = rss_kib(s.server);
-	printf("done: %u connected (peak %u open at once), %llu round trips, %u connect failures, "
-	       "%u I/O failures, %u wrong echoes\n",
-	       s.connected, s.peak_open, s.rounds, s.failed_connect, s.failed_io, s.wrong);
-	if (s.failed_connect || s.failed_io)
-		printf("first failure: %s\n", ur_strerror(s.first_err));
-	printf("urecho after: fds %d (baseline %d), RSS %ld KiB (baseline %ld KiB)\n", fds, fds0,
-	       rss, rss0);
+		for (int i = 0; i < 1000 && (fds = count_fds(s.server)) != fds0; i++)
+			usleep(10000);
+		long rss = rss_kib(s.server);
+		printf("round %u done: %u connected (peak %u open at once), %llu round trips, %u "
+		       "connect failures, %u I/O failures, %u wrong echoes\n",
+		       round, s.connected, s.peak_open, s.rounds, s.failed_connect, s.failed_io,
+		       s.wrong);
+		if (s.failed_connect || s.failed_io)
+			printf("first failure: %s\n", ur_strerror(s.first_err));
+		printf("urecho after round %u: fds %d (baseline %d), RSS %ld KiB (baseline %ld "
+		       "KiB)\n",
+		       round, fds, fds0, rss, rss0);
+		fflush(stdout);
+		bad |= s.failed_connect || s.failed_io || s.wrong || fds != fds0;
+	}
 	kill(s.server, SIGTERM);
 	int st;
 	waitpid(s.server, &st, 0);
@@ -300,5 +314,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "soak_echo: %s\n", ur_strerror(r));
 		return 1;
 	}
-	return s.failed_connect || s.failed_io || s.wrong || fds != fds0 ? 1 : 0;
+	return bad ? 1 : 0;
 }
