@@ -149,21 +149,25 @@ tsan_pass() {
 # runs kept (build-fuzz/corpus/). A crash, leak or sanitizer report fails the pass and leaves the
 # input in build-fuzz/artifacts/ (copy it into tests/fuzz/corpus/<target>/ with the fix). Each
 # target's verdict goes into the summary as one test (a meson-style log line).
-fuzz_targets=(url response request)
+fuzz_targets=(url response request readuntil tls_client)
 
 fuzz_pass() { # SECS
-	local secs=$1 t dict out frc
+	local secs=$1 t out frc
+	local -a dict
 	CC=clang setup build-fuzz -Dfuzz=true -Dbench=false
 	mkdir -p build-fuzz/artifacts
 	rm -f build-fuzz/artifacts/*
 	: >"$logs/fuzz$suffix.json"
 	for t in "${fuzz_targets[@]}"; do
-		dict=tests/fuzz/http.dict
-		[ "$t" = url ] && dict=tests/fuzz/url.dict
+		case $t in
+		url) dict=(-dict=tests/fuzz/url.dict) ;;
+		response | request) dict=(-dict=tests/fuzz/http.dict) ;;
+		*) dict=() ;; # readuntil, tls_client: binary headers, no dictionary
+		esac
 		mkdir -p "build-fuzz/corpus/$t"
 		echo "dev.sh: fuzzing $t for ${secs}s" >&2
 		frc=0
-		out=$("build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$secs" -dict="$dict" \
+		out=$("build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="$secs" "${dict[@]}" \
 			-print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$t-" \
 			"build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" 2>&1) || frc=$?
 		grep -E '^(Done|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' <<<"$out" >&2 || true
