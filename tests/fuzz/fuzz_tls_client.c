@@ -147,6 +147,8 @@ static int run_main(void *arg)
 	const char *text = ur_tls_error_text(&s);
 	if (r >= 0 || !ur_strerror(r)[0] || !text[0])
 		abort();
+	if (getenv("FUZZ_TLS_VERBOSE")) /* where a replayed input stops */
+		fprintf(stderr, "%s: %s\n", ur_strerror_name(r), text);
 	/* failed, TLS stays installed: further calls return the same error */
 	char b[16];
 	if (ur_stream_read(&s, b, sizeof(b)) != r || ur_stream_write_all(&s, "x", 1) != r)
