@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * core/internal.h - what the files of core/ share and nobody else sees.
+ *
+ * First the types every file of core/ works on (the future's private flags and scratch, user_data,
+ * the loop, an operation being started, the task); then, under a heading per file, what that file
+ * defines for the others, its inline helpers with it. The headings go in the order the inline
+ * helpers need (a task's wake-up before the completion that calls it). Files with no heading
+ * (io.c, taskio.c, thread.c, error.c, version.c) define nothing the others call; stack.c has a
+ * header of its own, stack.h.
  */
 #ifndef UR_CORE_INTERNAL_H
 #define UR_CORE_INTERNAL_H
@@ -21,6 +28,8 @@
 #define UR_FAULT_INJECTION 0 /* meson -Dfault_injection=true sets 1: core/fault.h */
 #endif
 #include "fault.h"
+
+/* --- types: shared by every file of core/ ---------------------------------------------------- */
 
 /* Private future flags (struct ur_future.flags_). */
 enum {
@@ -228,89 +237,6 @@ struct ur__op {
 	bool queued;
 };
 
-/*
- * ur__op_begin's slow path: reserves the chain in @s (aux, operation, linked timeout, those the
- * row and the deadline ask for). Returns 0 (in the SQ), 1 (in the local queue) or -errno.
- */
-int ur__op_begin_slow(struct ur_loop *l, struct ur_future *f, unsigned kind,
-                      struct io_uring_sqe *s[UR__MAX_CHAIN]);
-
-#if UR_FAULT_INJECTION
-/*
- * Fault injection (core/fault.c, core/fault.h), fault builds only. ur__fault_start runs before a
- * start commits: it may shrink the prepped length (short), or refuse the start (-ENOMEM, its SQEs
- * turned into no-ops the loop owns), or return a stand-in tag that ur__fault_commit puts on a NOP
- * replacing the operation, whose completion ur__fault_cqe turns into the fault's result.
- * ur__fault_cut chooses how many of @n reaped CQEs to take this turn (delay).
- */
-int ur__fault_start(struct ur_loop *l, struct ur_future *f, struct ur__op *op);
-void ur__fault_commit(struct ur_loop *l, struct ur_future *f, struct ur__op *op, int tag);
-void ur__fault_cqe(uint64_t *ud, int32_t *res, uint32_t *flags);
-unsigned ur__fault_cut(struct ur_loop *l, unsigned n);
-void ur__fault_init(struct ur_loop *l);
-void ur__fault_free(struct ur_loop *l);
-/* True if the enomem class fails the core's own allocation or submission at @site (fault.h). */
-bool ur__fault_enomem(struct ur_loop *l, unsigned site);
-#define UR__FAULT_ENOMEM(l, site) ((l)->fault && ur__fault_enomem((l), (site)))
-#else
-#define UR__FAULT_ENOMEM(l, site) false
-#endif
-
-/* Reserve @n consecutive SQEs; returns 1 if they are in the local queue, 0 in the SQ, -ENOMEM. */
-int ur__reserve(struct ur_loop *l, unsigned n, struct io_uring_sqe **out);
-
-/* Local queue (core/submit.c). */
-unsigned ur__backlog_flush(struct ur_loop *l);
-unsigned ur__backlog_drop(struct ur_loop *l, struct ur_future *f);
-void ur__backlog_cancel_all(struct ur_loop *l);
-void ur__backlog_free(struct ur_loop *l);
-bool ur__close_queued(struct ur_loop *l, int fd);
-int ur__enter(struct ur_loop *l, unsigned wait_nr);
-
-/*
- * Turns @l as ur_loop_run(UR_RUN_DEFAULT) does, returning as soon as until(@arg) holds (checked
- * before every kernel entry), or when the loop has nothing left or was stopped. Returns what
- * ur_loop_run does. For waits outside any task (core/loop.c).
- */
-int ur__loop_run_until(struct ur_loop *l, bool (*until)(const void *), const void *arg);
-
-/* Completions (core/future.c; ur__cqe and ur__finish are inline, below the task wake-up). */
-void ur__run_ready(struct ur_loop *l);
-/* Row-specific meaning of a final result (deadline, late descriptor, FIX rows): ur__finish. */
-int ur__op_fix(struct ur_loop *l, struct ur_future *f, int res);
-/* A MAIN CQE of a MULTI or NOTIF row: true if it was the SQE's last, its result in @f. */
-bool ur__op_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t flags);
-
-/* Fire-and-forget SQEs of the loop itself. */
-void ur__cancel_ud(struct ur_loop *l, uint64_t ud, unsigned flags);
-void ur__close_fd(struct ur_loop *l, int fd);
-
-/*
- * Completes @f without a kernel CQE, with @res, delivered on the next turn (never inline). The one
- * place that says "nothing more is owed": no SQE of @f is in the kernel or will reach it (the
- * caller dropped those in the local queue, unlinked it from a buffer ring's starved list, or it
- * never had any), so the owed count goes to 0 and the queued/starved marks go with it.
- */
-void ur__complete_local(struct ur_loop *l, struct ur_future *f, int res);
-
-/* Buffer rings (core/bufring.c). */
-void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f);
-void ur__bufring_took(struct ur_bufring *br, uint32_t cqe_flags);
-void ur__bufring_starve(struct ur_bufring *br, struct ur_future *f);
-bool ur__bufring_unstarve(struct ur_bufring *br, struct ur_future *f);
-void ur__bufring_done(struct ur_future *f);
-void ur__send_buffer_done(struct ur_future *f);
-unsigned ur__bufring_cancel_fd(struct ur_loop *l, int fd, bool one);
-void ur__bufring_teardown(struct ur_loop *l);
-void ur__bufring_detach_all(struct ur_loop *l);
-
-/* Tasks (core/task.c). */
-void ur__sched_run(struct ur_loop *l);
-void ur__tasks_teardown(struct ur_loop *l);
-void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, unsigned kind);
-int ur__task_cancel_future(struct ur_future *f);
-void ur__locals_cancel(struct ur_loop *l);
-
 enum ur__task_state {
 	UR__T_NEW,     /* spawned, never run */
 	UR__T_READY,   /* on the run queue */
@@ -345,11 +271,69 @@ struct ur_task {
 	bool detached;
 };
 
+/* --- core/loop.c: the turn, teardown, posts -------------------------------------------------- */
+
 /*
- * initial-exec: one %fs-relative load instead of a __tls_get_addr call per access, which the
- * default model for a shared library costs (three per yield, measured). The price is a slot of
- * glibc's static TLS surplus if urio is dlopen()ed, which it has room for.
+ * Turns @l as ur_loop_run(UR_RUN_DEFAULT) does, returning as soon as until(@arg) holds (checked
+ * before every kernel entry), or when the loop has nothing left or was stopped. Returns what
+ * ur_loop_run does. For waits outside any task.
  */
+int ur__loop_run_until(struct ur_loop *l, bool (*until)(const void *), const void *arg);
+
+/* The loop whose ur_loop_run() is on this thread's stack (innermost), or NULL. */
+extern _Thread_local struct ur_loop *ur__running __attribute__((tls_model("initial-exec")));
+
+static inline bool ur__supports(const struct ur_loop *l, unsigned op)
+{
+	return op < 256 && (l->probe[op >> 3] >> (op & 7)) & 1;
+}
+
+/* --- core/submit.c: the SQ and the local queue behind it ------------------------------------- */
+
+/* Reserve @n consecutive SQEs; returns 1 if they are in the local queue, 0 in the SQ, -ENOMEM. */
+int ur__reserve(struct ur_loop *l, unsigned n, struct io_uring_sqe **out);
+
+/* The local queue. */
+unsigned ur__backlog_flush(struct ur_loop *l);
+unsigned ur__backlog_drop(struct ur_loop *l, struct ur_future *f);
+void ur__backlog_cancel_all(struct ur_loop *l);
+void ur__backlog_free(struct ur_loop *l);
+bool ur__close_queued(struct ur_loop *l, int fd);
+int ur__enter(struct ur_loop *l, unsigned wait_nr);
+
+/* --- core/fault.c: fault injection, fault builds only ---------------------------------------- */
+
+#if UR_FAULT_INJECTION
+/*
+ * Fault injection (core/fault.c, core/fault.h), fault builds only. ur__fault_start runs before a
+ * start commits: it may shrink the prepped length (short), or refuse the start (-ENOMEM, its SQEs
+ * turned into no-ops the loop owns), or return a stand-in tag that ur__fault_commit puts on a NOP
+ * replacing the operation, whose completion ur__fault_cqe turns into the fault's result.
+ * ur__fault_cut chooses how many of @n reaped CQEs to take this turn (delay).
+ */
+int ur__fault_start(struct ur_loop *l, struct ur_future *f, struct ur__op *op);
+void ur__fault_commit(struct ur_loop *l, struct ur_future *f, struct ur__op *op, int tag);
+void ur__fault_cqe(uint64_t *ud, int32_t *res, uint32_t *flags);
+unsigned ur__fault_cut(struct ur_loop *l, unsigned n);
+void ur__fault_init(struct ur_loop *l);
+void ur__fault_free(struct ur_loop *l);
+/* True if the enomem class fails the core's own allocation or submission at @site (fault.h). */
+bool ur__fault_enomem(struct ur_loop *l, unsigned site);
+#define UR__FAULT_ENOMEM(l, site) ((l)->fault && ur__fault_enomem((l), (site)))
+#else
+#define UR__FAULT_ENOMEM(l, site) false
+#endif
+
+/* --- core/task.c: tasks and their scheduler -------------------------------------------------- */
+
+void ur__sched_run(struct ur_loop *l);
+void ur__tasks_teardown(struct ur_loop *l);
+int ur__task_cancel_future(struct ur_future *f);
+/*
+ * A future completed by urio or the program, not the kernel (@kind: a LOCAL row of ops.h); a
+ * task's own future is one, and so are ur_future_begin's (core/future.c) and a group's.
+ */
+void ur__future_begin_local(struct ur_loop *l, struct ur_future *f, unsigned kind);
 
 /*
  * The task running on this thread, NULL in the loop's own context. initial-exec: one
@@ -358,9 +342,6 @@ struct ur_task {
  * urio be dlopen()ed.
  */
 extern _Thread_local struct ur_task *ur__current __attribute__((tls_model("initial-exec")));
-
-/* The loop whose ur_loop_run() is on this thread's stack (innermost), or NULL. */
-extern _Thread_local struct ur_loop *ur__running __attribute__((tls_model("initial-exec")));
 
 static inline struct ur_task *ur__task_self(void)
 {
@@ -405,7 +386,7 @@ static inline void ur__task_set_awaiting(struct ur_task *t, struct ur_future *f)
 {
 	t->awaiting = f;
 }
-int ur__await_uninterrupted(struct ur_future *f);
+
 void ur__task_wait(struct ur_task *t);
 
 /* Puts @t on its loop's run queue, unless it is there, running or done. */
@@ -431,174 +412,43 @@ void ur__task_wake_cb(struct ur_future *f, void *arg);
 /* The cancel hook of a wait that only has to wake its task (ur__task_set_cancel_hook). */
 void ur__task_wake_hook(struct ur_task *t, void *state);
 
-/*
- * Delivers the final completion of @f: result fix-ups, state, callback. Inline, as ur__cqe is,
- * so the common completion (one CQE, nothing to fix, a task waiting) costs no call but the
- * wake-up's, and a task's wake-up costs none: the wake callback is recognised and run in place.
- */
-static inline void ur__finish(struct ur_loop *l, struct ur_future *f)
-{
-	int res = f->res;
-
-	if (f->flags_ & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_FIXUP))
-		res = ur__op_fix(l, f, res);
-	f->res = res;
-	f->cqe_flags &= ~(uint32_t)IORING_CQE_F_MORE;
-	if (!(f->flags_ & UR__F_INTERNAL))
-		l->pending--;
-	f->flags_ &= UR__F_INTERNAL;
-	f->state_ = UR_FUTURE_DONE;
-	/* Last touch of @f: the callback may restart or free it. */
-	if (f->cb_ == ur__task_wake_cb)
-		ur__task_wake(f->arg_);
-	else if (f->cb_)
-		f->cb_(f, f->arg_);
-}
-
-/* One CQE, as the loop reaped it: routed by its user_data's tag to its future (core/future.c). */
-static inline void ur__cqe(struct ur_loop *l, uint64_t ud, int32_t res, uint32_t flags)
-{
-	struct ur_future *f = ur__ud_future(ud);
-
-	l->stats.reaped++;
-	if (!(flags & IORING_CQE_F_MORE))
-		l->inflight--;
-	if (!f)
-		return;
-	switch (ur__ud_tag(ud)) {
-	case UR__TAG_MAIN:
-		if (f->flags_ & UR__F_MANY) {
-			if (!ur__op_cqe(l, f, res, flags))
-				return;
-			break;
-		}
-		f->res = res;
-		f->cqe_flags = flags;
-		break;
-	case UR__TAG_LT:
-		if (res == -ETIME)
-			f->flags_ |= UR__F_TIMEDOUT;
-		break;
-	default: /* UR__TAG_AUX: its result does not matter */
-		break;
-	}
-	if (--f->owed_ == 0)
-		ur__finish(l, f);
-}
-
-/*
- * The one suspend-or-turn step of every wait: until done(@arg) holds, suspends task @t (woken by
- * a continuation or its cancel hook) or, outside any task (@t NULL), turns @l from here. With
- * @stop, a wait of an interrupted task (cancelled, a timeout scope expired) ends with its stop
- * code; without, only done(@arg) ends it. Returns 0 once done(@arg) holds (checked first), the
- * stop code, or what turning @l failed with (-EBUSY from one of its callbacks). Forced inline:
- * @done is a constant at every call, so it inlines too and a task's wait costs what the open-coded
- * loop did.
- */
-static inline __attribute__((always_inline)) int ur__wait_until(struct ur_task *t,
-                                                                struct ur_loop *l,
-                                                                bool (*done)(const void *),
-                                                                const void *arg, bool stop)
-{
-	while (!done(arg)) {
-		if (!t) {
-			int r = ur__loop_run_until(l, done, arg);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (stop && ur__task_interrupted(t))
-			return ur__task_stop_code(t);
-		ur__task_wait(t);
-	}
-	return 0;
-}
-
-/* The predicate of a wait on one future: it is no longer pending. */
-static inline bool ur__future_settled(const void *f)
-{
-	return ((const struct ur_future *)f)->state_ != UR_FUTURE_PENDING;
-}
 /* Ends the task's current wait: cancels what it awaits, pokes its combinator (cancel, expiry). */
 void ur__task_interrupt(struct ur_task *t);
 void ur__task_free(struct ur_task *t);
 
-/* Timeout scopes (core/scope.c): what a task function left begun goes when it returns. */
-void ur__scopes_drop(struct ur_task *t);
+/* --- core/future.c: a future's life: start, completion, cancellation ------------------------- */
 
 /*
- * ur_deadline(): the very next task-style call of any kind runs inside a scope at the deadline
- * (core/scope.c). Every public task-style call is wrapped in UR__DEADLINE_CALL; calls made inside
- * one (ur_read_all's reads, ur_join's await) find the deadline taken already, so the outermost
- * call is bounded as a whole. Costs one load and a branch when no deadline is set.
+ * ur__op_begin's slow path: reserves the chain in @s (aux, operation, linked timeout, those the
+ * row and the deadline ask for). Returns 0 (in the SQ), 1 (in the local queue) or -errno.
  */
-struct ur__call {
-	struct ur_timeout to;
-	bool on;
-};
-void ur__deadline_begin(struct ur_task *t, struct ur_timeout *to);
-ssize_t ur__deadline_end(struct ur_timeout *to, ssize_t r);
-
-static inline void ur__call_begin(struct ur__call *c)
-{
-	struct ur_task *t = ur__current;
-	c->on = t && t->deadline != UR_NO_DEADLINE;
-	if (c->on)
-		ur__deadline_begin(t, &c->to);
-}
-
-static inline ssize_t ur__call_end(struct ur__call *c, ssize_t r)
-{
-	return c->on ? ur__deadline_end(&c->to, r) : r;
-}
-
-#define UR__DEADLINE_CALL(type, call)                                                              \
-	do {                                                                                       \
-		struct ur__call c_;                                                                \
-		ur__call_begin(&c_);                                                               \
-		type r_ = (call);                                                                  \
-		return (type)ur__call_end(&c_, r_);                                                \
-	} while (0)
-/* Task groups (core/group.c): ur_cancel() of a group's future. */
-int ur__group_cancel_future(struct ur_future *f);
-
-/*
- * The timer heap (core/timer.c). Entries are caller-owned (struct ur_timer_), on the loop's
- * thread only; adding and removing make no system call. An entry's fn runs from the loop (as a
- * callback) once its time has come, after it was removed from the heap.
- */
-void ur__timer_add(struct ur_loop *l, struct ur_timer_ *tm, uint64_t at,
-                   void (*fn)(struct ur_loop *, struct ur_timer_ *));
-void ur__timer_del(struct ur_loop *l, struct ur_timer_ *tm);
-void ur__timers_arm_slow(struct ur_loop *l);
-/* Runs every entry whose time has come; an entry's fn may add or remove others. */
-void ur__timers_run_due(struct ur_loop *l);
-/* an absolute time @ns from now, saturating (UR_NO_DEADLINE stays never) */
-uint64_t ur__deadline_in(uint64_t ns);
-
-static inline void ur__timers_run(struct ur_loop *l)
-{
-	if (l->theap)
-		ur__timers_run_due(l);
-}
-
-/*
- * Arms the kernel timeout for the earliest entry, for a host sleeping on ur_loop_fd() or a
- * kernel whose io_uring_enter takes no timeout (core/timer.c).
- */
-static inline void ur__timers_arm(struct ur_loop *l)
-{
-	if (l->theap && (!l->tarmed || l->theap->at_ < l->tarmed))
-		ur__timers_arm_slow(l);
-}
+int ur__op_begin_slow(struct ur_loop *l, struct ur_future *f, unsigned kind,
+                      struct io_uring_sqe *s[UR__MAX_CHAIN]);
 
 /* An SQE of the loop's own, whose completion nobody waits for (user_data 0). */
 struct io_uring_sqe *ur__loop_sqe(struct ur_loop *l);
 
-static inline bool ur__supports(const struct ur_loop *l, unsigned op)
-{
-	return op < 256 && (l->probe[op >> 3] >> (op & 7)) & 1;
-}
+/* Completions (ur__finish and ur__cqe, inline, end this part). */
+void ur__run_ready(struct ur_loop *l);
+/* Row-specific meaning of a final result (deadline, late descriptor, FIX rows): ur__finish. */
+int ur__op_fix(struct ur_loop *l, struct ur_future *f, int res);
+/* A MAIN CQE of a MULTI or NOTIF row: true if it was the SQE's last, its result in @f. */
+bool ur__op_cqe(struct ur_loop *l, struct ur_future *f, int32_t res, uint32_t flags);
+
+/* Fire-and-forget SQEs of the loop itself. */
+void ur__cancel_ud(struct ur_loop *l, uint64_t ud, unsigned flags);
+void ur__close_fd(struct ur_loop *l, int fd);
+
+/*
+ * Completes @f without a kernel CQE, with @res, delivered on the next turn (never inline). The one
+ * place that says "nothing more is owed": no SQE of @f is in the kernel or will reach it (the
+ * caller dropped those in the local queue, unlinked it from a buffer ring's starved list, or it
+ * never had any), so the owed count goes to 0 and the queued/starved marks go with it.
+ */
+void ur__complete_local(struct ur_loop *l, struct ur_future *f, int res);
+
+/* Teardown: every pending program-completed future (ur_future_begin) completes, -ECANCELED. */
+void ur__locals_cancel(struct ur_loop *l);
 
 /*
  * Starting an operation of kind @kind (core/ops.h), inlined into every start call: with @kind a
@@ -685,5 +535,186 @@ static inline __attribute__((always_inline)) int ur__op_end(struct ur_loop *l, s
 #endif
 	return 0;
 }
+
+/*
+ * Delivers the final completion of @f: result fix-ups, state, callback. Inline, as ur__cqe is,
+ * so the common completion (one CQE, nothing to fix, a task waiting) costs no call but the
+ * wake-up's, and a task's wake-up costs none: the wake callback is recognised and run in place.
+ */
+static inline void ur__finish(struct ur_loop *l, struct ur_future *f)
+{
+	int res = f->res;
+
+	if (f->flags_ & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_FIXUP))
+		res = ur__op_fix(l, f, res);
+	f->res = res;
+	f->cqe_flags &= ~(uint32_t)IORING_CQE_F_MORE;
+	if (!(f->flags_ & UR__F_INTERNAL))
+		l->pending--;
+	f->flags_ &= UR__F_INTERNAL;
+	f->state_ = UR_FUTURE_DONE;
+	/* Last touch of @f: the callback may restart or free it. */
+	if (f->cb_ == ur__task_wake_cb)
+		ur__task_wake(f->arg_);
+	else if (f->cb_)
+		f->cb_(f, f->arg_);
+}
+
+/* One CQE, as the loop reaped it: routed by its user_data's tag to its future (core/future.c). */
+static inline void ur__cqe(struct ur_loop *l, uint64_t ud, int32_t res, uint32_t flags)
+{
+	struct ur_future *f = ur__ud_future(ud);
+
+	l->stats.reaped++;
+	if (!(flags & IORING_CQE_F_MORE))
+		l->inflight--;
+	if (!f)
+		return;
+	switch (ur__ud_tag(ud)) {
+	case UR__TAG_MAIN:
+		if (f->flags_ & UR__F_MANY) {
+			if (!ur__op_cqe(l, f, res, flags))
+				return;
+			break;
+		}
+		f->res = res;
+		f->cqe_flags = flags;
+		break;
+	case UR__TAG_LT:
+		if (res == -ETIME)
+			f->flags_ |= UR__F_TIMEDOUT;
+		break;
+	default: /* UR__TAG_AUX: its result does not matter */
+		break;
+	}
+	if (--f->owed_ == 0)
+		ur__finish(l, f);
+}
+
+/* --- core/await.c: waiting on futures -------------------------------------------------------- */
+
+int ur__await_uninterrupted(struct ur_future *f);
+
+/*
+ * The one suspend-or-turn step of every wait: until done(@arg) holds, suspends task @t (woken by
+ * a continuation or its cancel hook) or, outside any task (@t NULL), turns @l from here. With
+ * @stop, a wait of an interrupted task (cancelled, a timeout scope expired) ends with its stop
+ * code; without, only done(@arg) ends it. Returns 0 once done(@arg) holds (checked first), the
+ * stop code, or what turning @l failed with (-EBUSY from one of its callbacks). Forced inline:
+ * @done is a constant at every call, so it inlines too and a task's wait costs what the open-coded
+ * loop did.
+ */
+static inline __attribute__((always_inline)) int ur__wait_until(struct ur_task *t,
+                                                                struct ur_loop *l,
+                                                                bool (*done)(const void *),
+                                                                const void *arg, bool stop)
+{
+	while (!done(arg)) {
+		if (!t) {
+			int r = ur__loop_run_until(l, done, arg);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (stop && ur__task_interrupted(t))
+			return ur__task_stop_code(t);
+		ur__task_wait(t);
+	}
+	return 0;
+}
+
+/* The predicate of a wait on one future: it is no longer pending. */
+static inline bool ur__future_settled(const void *f)
+{
+	return ((const struct ur_future *)f)->state_ != UR_FUTURE_PENDING;
+}
+
+/* --- core/scope.c: timeout scopes, ur_deadline ----------------------------------------------- */
+
+/* What a task function left begun goes when it returns. */
+void ur__scopes_drop(struct ur_task *t);
+
+/*
+ * ur_deadline(): the very next task-style call of any kind runs inside a scope at the deadline
+ * (core/scope.c). Every public task-style call is wrapped in UR__DEADLINE_CALL; calls made inside
+ * one (ur_read_all's reads, ur_join's await) find the deadline taken already, so the outermost
+ * call is bounded as a whole. Costs one load and a branch when no deadline is set.
+ */
+struct ur__call {
+	struct ur_timeout to;
+	bool on;
+};
+void ur__deadline_begin(struct ur_task *t, struct ur_timeout *to);
+ssize_t ur__deadline_end(struct ur_timeout *to, ssize_t r);
+
+static inline void ur__call_begin(struct ur__call *c)
+{
+	struct ur_task *t = ur__current;
+	c->on = t && t->deadline != UR_NO_DEADLINE;
+	if (c->on)
+		ur__deadline_begin(t, &c->to);
+}
+
+static inline ssize_t ur__call_end(struct ur__call *c, ssize_t r)
+{
+	return c->on ? ur__deadline_end(&c->to, r) : r;
+}
+
+#define UR__DEADLINE_CALL(type, call)                                                              \
+	do {                                                                                       \
+		struct ur__call c_;                                                                \
+		ur__call_begin(&c_);                                                               \
+		type r_ = (call);                                                                  \
+		return (type)ur__call_end(&c_, r_);                                                \
+	} while (0)
+
+/* --- core/group.c: task groups --------------------------------------------------------------- */
+
+/* ur_cancel() of a group's future. */
+int ur__group_cancel_future(struct ur_future *f);
+
+/* --- core/timer.c: the loop's timer heap ----------------------------------------------------- */
+
+/*
+ * The timer heap (core/timer.c). Entries are caller-owned (struct ur_timer_), on the loop's
+ * thread only; adding and removing make no system call. An entry's fn runs from the loop (as a
+ * callback) once its time has come, after it was removed from the heap.
+ */
+void ur__timer_add(struct ur_loop *l, struct ur_timer_ *tm, uint64_t at,
+                   void (*fn)(struct ur_loop *, struct ur_timer_ *));
+void ur__timer_del(struct ur_loop *l, struct ur_timer_ *tm);
+void ur__timers_arm_slow(struct ur_loop *l);
+/* Runs every entry whose time has come; an entry's fn may add or remove others. */
+void ur__timers_run_due(struct ur_loop *l);
+/* an absolute time @ns from now, saturating (UR_NO_DEADLINE stays never) */
+uint64_t ur__deadline_in(uint64_t ns);
+
+static inline void ur__timers_run(struct ur_loop *l)
+{
+	if (l->theap)
+		ur__timers_run_due(l);
+}
+
+/*
+ * Arms the kernel timeout for the earliest entry, for a host sleeping on ur_loop_fd() or a
+ * kernel whose io_uring_enter takes no timeout (core/timer.c).
+ */
+static inline void ur__timers_arm(struct ur_loop *l)
+{
+	if (l->theap && (!l->tarmed || l->theap->at_ < l->tarmed))
+		ur__timers_arm_slow(l);
+}
+
+/* --- core/bufring.c: buffer rings, multishot recv -------------------------------------------- */
+
+void ur__recv_multi_rearm(struct ur_loop *l, struct ur_future *f);
+void ur__bufring_took(struct ur_bufring *br, uint32_t cqe_flags);
+void ur__bufring_starve(struct ur_bufring *br, struct ur_future *f);
+bool ur__bufring_unstarve(struct ur_bufring *br, struct ur_future *f);
+void ur__bufring_done(struct ur_future *f);
+void ur__send_buffer_done(struct ur_future *f);
+unsigned ur__bufring_cancel_fd(struct ur_loop *l, int fd, bool one);
+void ur__bufring_teardown(struct ur_loop *l);
+void ur__bufring_detach_all(struct ur_loop *l);
 
 #endif
