@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -178,6 +179,38 @@ static inline void t_loop_done(struct ur_loop **l)
 	cr_assert_eq(st.waiting, 0, "SQEs still in the local queue: %u", st.waiting);
 	ur_loop_free(l);
 	cr_assert_null(*l);
+}
+
+/*
+ * A gate a worker thread waits at until the test opens it: for a function that must still be
+ * running when the caller gives up on it (timed out, cancelled), instead of one that sleeps long
+ * enough on an idle machine. Open it before the loop's teardown, which waits for the function.
+ * Not on a task's stack: the worker still unlocks it after the opener has moved on.
+ */
+struct t_gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool open;
+};
+#define T_GATE_INIT                                                                                \
+	{                                                                                          \
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false                         \
+	}
+
+static inline void t_gate_wait(struct t_gate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	while (!g->open)
+		pthread_cond_wait(&g->cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+}
+
+static inline void t_gate_open(struct t_gate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->open = true;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
 }
 
 /* Number of open descriptors of this process. */

@@ -261,7 +261,7 @@ Test(group, outside_a_task_and_from_a_callback)
 /* --- ur_to_thread_ptr ------------------------------------------------------------------------ */
 
 struct query {
-	uint64_t sleep_us;
+	struct t_gate *gate; /* if set, the function runs until it is opened */
 	intptr_t answer;
 	atomic_int started; /* set by answer() as it begins */
 	pthread_t loop_thread;
@@ -274,8 +274,8 @@ static void *answer(void *arg)
 {
 	struct query *q = arg;
 	atomic_store(&q->started, 1);
-	if (q->sleep_us)
-		usleep((useconds_t)q->sleep_us);
+	if (q->gate)
+		t_gate_wait(q->gate);
 	return (void *)q->answer;
 }
 
@@ -330,12 +330,15 @@ static int ptr_timeout_body(void *arg)
 	struct ur_timeout to;
 	struct ur_task *t;
 	void *res = (void *)1;
-	q->sleep_us = 100000;
+	static struct t_gate gate; /* not on this stack: the worker still touches it once opened */
+	gate = (struct t_gate)T_GATE_INIT;
+	q->gate = &gate;
 	q->answer = 42;
 	ur_timeout_begin(&to, UR_NO_DEADLINE);
 	struct expirer e = {q, &to};
 	cr_assert_eq(ur_spawn(ur_current_loop(), &t, expire_once_started, &e, NULL), 0);
 	ASSERT_RES(ur_to_thread_ptr(answer, q, release, &res), -ETIMEDOUT);
+	t_gate_open(&gate); /* the loop's teardown waits for the function */
 	ASSERT_RES(ur_join(t), 0);
 	cr_assert_eq(res, (void *)1); /* untouched */
 	ASSERT_RES(ur_timeout_end(&to), -ETIMEDOUT);
@@ -361,13 +364,16 @@ static int ptr_cancel_body(void *arg)
 {
 	struct query *q = arg;
 	struct ur_task *t;
-	q->sleep_us = 50000;
+	static struct t_gate gate; /* not on this stack: the worker still touches it once opened */
+	gate = (struct t_gate)T_GATE_INIT;
+	q->gate = &gate;
 	q->answer = 9;
 	cr_assert_eq(ur_spawn(ur_current_loop(), &t, ptr_cancelled_child, q, NULL), 0);
 	while (!atomic_load(&q->started)) /* cancelled while still queued, it would never run */
 		ASSERT_RES(ur_sleep(UR_MSEC), 0);
 	ur_task_cancel(t);
 	ASSERT_RES(ur_join(t), -ECANCELED);
+	t_gate_open(&gate);
 	while (!atomic_load(&q->released)) /* the function is still running: wait for it */
 		ASSERT_RES(ur_sleep(5 * UR_MSEC), 0);
 	return 0;

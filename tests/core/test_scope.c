@@ -270,17 +270,19 @@ Test(scope, expires_during_await_and_wait_for)
 
 static int slow_thread(void *arg)
 {
-	(void)arg;
-	usleep(100000);
+	t_gate_wait(arg); /* still running when the scope expires, however late that is */
 	return 7;
 }
 
 static int to_thread_body(void *arg)
 {
 	(void)arg;
+	static struct t_gate gate; /* not on this stack: the worker still touches it once opened */
+	gate = (struct t_gate)T_GATE_INIT;
 	struct ur_timeout to;
 	ur_timeout_begin(&to, 10 * UR_MSEC);
-	ASSERT_RES(ur_to_thread(slow_thread, NULL), -ETIMEDOUT);
+	ASSERT_RES(ur_to_thread(slow_thread, &gate), -ETIMEDOUT);
+	t_gate_open(&gate); /* the loop's teardown waits for the function */
 	return ur_timeout_end(&to);
 }
 

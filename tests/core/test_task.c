@@ -503,10 +503,13 @@ enum block_kind {
 	B_N
 };
 
+/* A function that runs until its caller gave up on it: the caller opens the gate then. */
+static struct t_gate slow_gate;
+
 static int slow_fn(void *arg)
 {
 	(void)arg;
-	usleep(200000);
+	t_gate_wait(&slow_gate);
 	return 1;
 }
 
@@ -581,12 +584,14 @@ static int cancel_main(void *arg)
 	cr_assert_eq(ur_task_cancel(t), -EALREADY);
 	int r = ur_join(t);
 	cr_assert_lt(ur_now_ns() - t0, 5 * UR_SEC);
+	t_gate_open(&slow_gate); /* B_THREAD: the loop's teardown waits for slow_fn */
 	return r;
 }
 
 static void cancel_blocked(enum block_kind kind)
 {
 	struct blocker b = {.kind = kind, .fd = -1, .fd2 = -1};
+	slow_gate = (struct t_gate)T_GATE_INIT;
 	int p[2] = {-1, -1}, c = -1;
 	uint16_t port;
 	int before = t_count_fds();
@@ -740,8 +745,10 @@ static int thread_deadline(void *arg)
 {
 	(void)arg;
 	struct ur_timeout to;
+	slow_gate = (struct t_gate)T_GATE_INIT;
 	ur_timeout_begin(&to, 20 * UR_MSEC);
 	int r = ur_to_thread(slow_fn, NULL);
+	t_gate_open(&slow_gate); /* slow_fn returns now: the loop's teardown must wait for it */
 	return ur_timeout_end(&to) == -ETIMEDOUT ? r : -1;
 }
 
