@@ -61,11 +61,21 @@ int ur_timeout_begin_at(struct ur_timeout *to, uint64_t when_ns)
 	return 0;
 }
 
+/*
+ * A relative timeout as an absolute deadline. 0 is "already past" (time 0), not "now": schedule()
+ * compares against the turn's time, and a turn that has run longer than a millisecond would put
+ * "now" in the future and let the next wait finish before the scope fires (seen under ASan).
+ */
+static uint64_t deadline_in(uint64_t ns)
+{
+	return ns == 0 ? 0 : ur__deadline_in(ns);
+}
+
 int ur_timeout_begin(struct ur_timeout *to, uint64_t timeout_ns)
 {
 	if (!ur__task_self())
 		return UR_ENOTASK;
-	return ur_timeout_begin_at(to, ur__deadline_in(timeout_ns));
+	return ur_timeout_begin_at(to, deadline_in(timeout_ns));
 }
 
 int ur_timeout_reschedule(struct ur_timeout *to, uint64_t when_ns)
@@ -125,7 +135,7 @@ void ur_deadline(uint64_t timeout_ns)
 	if (!t)
 		return;
 	/* 0 is a deadline too: expire at once. */
-	t->deadline = ur__deadline_in(timeout_ns);
+	t->deadline = deadline_in(timeout_ns);
 }
 
 void ur_deadline_at(uint64_t when_ns)

@@ -211,10 +211,10 @@ struct ur_timeout {
 
 /*
  * Begins scope @to in the current task, expiring @timeout_ns from now (0: at once, before the
- * next wait; UR_NO_DEADLINE: not until rescheduled). ur_timeout_begin_at() takes an absolute
- * ur_now_ns() time instead (asyncio.timeout_at()). @to needs no initialisation and must not
- * be begun already.
- * Returns 0; UR_ENOTASK outside a task (a loop callback included).
+ * next wait, and ur_timeout_when() reads 0, a time past; UR_NO_DEADLINE: not until rescheduled).
+ * ur_timeout_begin_at() takes an absolute ur_now_ns() time instead (asyncio.timeout_at()). @to
+ * needs no initialisation and must not be begun already. Returns 0; UR_ENOTASK outside a task (a
+ * loop callback included).
  */
 UR_EXPORT int ur_timeout_begin(struct ur_timeout *to, uint64_t timeout_ns);
 UR_EXPORT int ur_timeout_begin_at(struct ur_timeout *to, uint64_t when_ns);

@@ -498,6 +498,34 @@ Test(scope, cancellation_takes_precedence)
 	ASSERT_RES(run_task(cancel_first_body, NULL), 0);
 }
 
+/* A turn that has run for a while (3 ms of work here; ASan makes ordinary turns that slow):
+ * a zero timeout still expires at once, before the next wait, and so does ur_deadline(0). */
+static int zero_after_long_turn_body(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 2; i++) {
+		uint64_t until = ur_now_ns() + 3 * UR_MSEC;
+		while (ur_now_ns() < until)
+			; /* the turn's time, read once per turn, falls 3 ms behind */
+		struct ur_timeout to;
+		if (i == 0) {
+			ur_timeout_begin(&to, 0);
+			ASSERT_RES(ur_nop(), -ETIMEDOUT);
+			ASSERT_RES(ur_timeout_end(&to), -ETIMEDOUT);
+		} else {
+			ur_deadline(0);
+			ASSERT_RES(ur_nop(), -ETIMEDOUT);
+		}
+	}
+	return 0;
+}
+
+Test(scope, zero_timeout_expires_at_once_after_a_long_turn)
+{
+	t_fault_unsafe(UR__FAULT_ALL, "asserts the exact result of a NOP");
+	ASSERT_RES(run_task(zero_after_long_turn_body, NULL), 0);
+}
+
 /* --- the timer heap -------------------------------------------------------------------------- */
 
 struct wake_order {
