@@ -309,7 +309,7 @@ void ur__bufring_detach_all(struct ur_loop *l)
 		detach(l->bufrings);
 }
 
-/* A send of a ring buffer keeps the ring and the buffer id in its scratch; ur__op_fix recycles it. */
+/* A ring buffer's send keeps the ring and the buffer id in its scratch; ur__op_fix recycles it. */
 int ur_send_buffer_start(struct ur_loop *l, struct ur_future *f, int fd, struct ur_bufring *br,
                          int bid, size_t len, int flags)
 {
