@@ -38,11 +38,11 @@ static void schedule(struct ur_timeout *to, uint64_t when)
 	to->timer_.linked_ = 0;
 	if (when == UR_NO_DEADLINE)
 		return;
-	/* Against the turn's time, read once per loop turn; the clock is read only for a deadline
-	 * within a millisecond of it (ur_deadline(0) and the like expire here, at once). One that
-	 * passed while this turn ran longer than that expires at the next turn, from the heap. */
+	/* A time already past expires it at once, as the header promises: the turn's time (read
+	 * once per turn) settles the common case without a clock read, and the clock the rest,
+	 * since a turn may have run for longer than any margin we could pick (valgrind, ASan). */
 	uint64_t now = to->task_->loop->now;
-	if (when <= now || (when - now <= UR_MSEC && when <= ur_now_ns()))
+	if (when <= now || when <= ur_now_ns())
 		expire(to);
 	else
 		ur__timer_add(to->task_->loop, &to->timer_, when, scope_fire);
