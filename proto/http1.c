@@ -4,29 +4,51 @@
  *
  * The header section is parsed line by line. A call resumes at the first line it has not yet
  * checked (the parser keeps that offset, never a pointer), so bytes dripping in cost O(line) per
- * call, not O(section). When the empty line arrives, the section is walked once more from the
- * start to fill the caller's array with pointers into the buffer as it is now: the buffer may
- * have moved between calls. Limits are checked byte by byte while looking for a line's end, so
- * the verdict on any input is the same however it is split across calls.
+ * call, not O(section). A section that arrives in one call is checked and recorded in one walk;
+ * one that arrived in pieces is walked once more from the start when its empty line arrives, to
+ * fill the caller's array with pointers into the buffer as it is now (the buffer may have moved
+ * between calls). Limits are decided as if byte by byte while looking for a line's end, so the
+ * verdict on any input is the same however it is split across calls.
  */
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
 #include <urio/error.h>
 #include <urio/http1.h>
 
-/* RFC 9110 §5.6.2 tchar. */
+/*
+ * Byte classes, one table lookup per byte: every byte of every header section is classified,
+ * so this is on the path of each response.
+ */
+enum {
+	C_TCHAR = 1, /* RFC 9110 §5.6.2 tchar */
+	C_VCHAR = 2, /* field-vchar / SP / HTAB (RFC 9110 §5.5): anything but controls and DEL */
+};
+
+#define TCHAR_OR_VCHAR(c)                                                                          \
+	((((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') ||                              \
+	  ((c) >= '0' && (c) <= '9') || (c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' ||    \
+	  (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' ||     \
+	  (c) == '^' || (c) == '_' || (c) == '`' || (c) == '|' || (c) == '~')                      \
+	     ? C_TCHAR                                                                             \
+	     : 0) |                                                                                \
+	    (((c) == '\t' || ((c) >= 0x20 && (c) != 0x7f)) ? C_VCHAR : 0)
+#define CLS4(c)                                                                                    \
+	TCHAR_OR_VCHAR(c), TCHAR_OR_VCHAR((c) + 1), TCHAR_OR_VCHAR((c) + 2), TCHAR_OR_VCHAR((c) + 3)
+#define CLS16(c) CLS4(c), CLS4((c) + 4), CLS4((c) + 8), CLS4((c) + 12)
+#define CLS64(c) CLS16(c), CLS16((c) + 16), CLS16((c) + 32), CLS16((c) + 48)
+
+static const unsigned char cls[256] = {CLS64(0), CLS64(64), CLS64(128), CLS64(192)};
+
 static bool is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return cls[c] & C_TCHAR;
 }
 
-/* field-vchar / SP / HTAB (RFC 9110 §5.5): anything but controls and DEL. */
 static bool is_vchar_ws(unsigned char c)
 {
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
+	return cls[c] & C_VCHAR;
 }
 
 static bool is_ows(unsigned char c)
@@ -39,15 +61,20 @@ static unsigned char lower(unsigned char c)
 	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
 }
 
-static bool ieq(const char *a, size_t an, const char *b)
+/* a[0..an) and b[0..bn) equal but for ASCII case. */
+static bool ieqn(const char *a, size_t an, const char *b, size_t bn)
 {
-	size_t bn = strlen(b);
 	if (an != bn)
 		return false;
 	for (size_t i = 0; i < an; i++)
 		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
 			return false;
 	return true;
+}
+
+static bool ieq(const char *a, size_t an, const char *b)
+{
+	return ieqn(a, an, b, strlen(b));
 }
 
 static uint32_t or_default(uint32_t v, uint32_t d)
@@ -83,25 +110,40 @@ void ur_http1_parser_init(struct ur_http1_parser *p, const struct ur_http1_limit
 static int line_end(const struct ur_http1_parser *p, const char *buf, size_t len, size_t i,
                     size_t limit, int limit_err, size_t *end)
 {
-	for (size_t j = i; j < len; j++) {
-		if (j - p->skip >= p->lim.max_header_bytes)
-			return UR_EHTTP_HEADER_TOO_BIG;
-		unsigned char c = (unsigned char)buf[j];
-		if (c == '\n')
+	/*
+	 * The verdict byte by byte, in this order at each position j: past the section's limit,
+	 * then a bare LF, then CR, then past the line's limit. Both limits are positions, so the
+	 * loop only looks for CR or LF below the nearer one and the stop point says which applies.
+	 */
+	size_t big = p->skip + p->lim.max_header_bytes; /* j >= big: the section is too big */
+	size_t over = i + limit;                        /* j >= over, not CR/LF: line too long */
+	size_t stop = len;
+	if (big < stop)
+		stop = big;
+	if (over < stop)
+		stop = over + 1;
+	/* Lines are tens of bytes: two memchr() calls beat a loop testing each byte twice. */
+	const char *cr = i < stop ? memchr(buf + i, '\r', stop - i) : NULL;
+	size_t j = cr ? (size_t)(cr - buf) : stop;
+	const char *lf = j > i ? memchr(buf + i, '\n', j - i) : NULL;
+	if (lf)
+		j = (size_t)(lf - buf);
+	if (j < stop) {
+		if (buf[j] == '\n')
 			return UR_EHTTP_NEWLINE;
-		if (c == '\r') {
-			if (j + 1 == len)
-				return UR_EHTTP_INCOMPLETE;
-			if (j + 1 - p->skip >= p->lim.max_header_bytes)
-				return UR_EHTTP_HEADER_TOO_BIG;
-			if (buf[j + 1] != '\n')
-				return UR_EHTTP_NEWLINE;
-			*end = j;
-			return 0;
-		}
-		if (j - i >= limit)
-			return limit_err;
+		if (j + 1 == len)
+			return UR_EHTTP_INCOMPLETE;
+		if (j + 1 >= big)
+			return UR_EHTTP_HEADER_TOO_BIG;
+		if (buf[j + 1] != '\n')
+			return UR_EHTTP_NEWLINE;
+		*end = j;
+		return 0;
 	}
+	if (over < len && over < big)
+		return limit_err; /* stop was over + 1: no CR or LF up to and at over */
+	if (big < len)
+		return UR_EHTTP_HEADER_TOO_BIG; /* stop was big */
 	return UR_EHTTP_INCOMPLETE;
 }
 
@@ -186,17 +228,38 @@ static int request_line(const char *s, size_t n, struct ur_http1_request *r)
 	return 0;
 }
 
+/*
+ * Whether s[0..n) is all field-vchar / SP / HTAB. Eight bytes at a time: a word with no byte
+ * below 0x20 and none equal to 0x7f passes whole (both tests are exact for a word, see "Bit
+ * Twiddling Hacks", hasless); from the first word that fails, byte by byte (a tab is fine).
+ */
+static bool all_vchar_ws(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	size_t j = 0;
+	for (; j + 8 <= n; j += 8) {
+		uint64_t x, del;
+		memcpy(&x, s + j, 8);
+		del = x ^ (0x7f * ones);
+		if (((x - 0x20 * ones) & ~x & highs) | ((del - ones) & ~del & highs))
+			break;
+	}
+	for (; j < n; j++)
+		if (!is_vchar_ws((unsigned char)s[j]))
+			return false;
+	return true;
+}
+
 /* One "name: value" line (no CRLF), trimmed of OWS around the value. */
 static int field_line(const char *s, size_t n, struct ur_http_header *h)
 {
 	if (n && is_ows((unsigned char)s[0]))
 		return UR_EHTTP_OBSFOLD;
-	size_t k = 0;
-	while (k < n && s[k] != ':') {
-		if (!is_tchar((unsigned char)s[k]))
+	const char *colon = memchr(s, ':', n);
+	size_t k = colon ? (size_t)(colon - s) : n;
+	for (size_t j = 0; j < k; j++)
+		if (!is_tchar((unsigned char)s[j]))
 			return UR_EHTTP_HNAME;
-		k++;
-	}
 	if (k == 0)
 		return UR_EHTTP_HNAME;
 	if (k == n)
@@ -206,9 +269,8 @@ static int field_line(const char *s, size_t n, struct ur_http_header *h)
 		v++;
 	while (ve > v && is_ows((unsigned char)s[ve - 1]))
 		ve--;
-	for (size_t j = v; j < ve; j++)
-		if (!is_vchar_ws((unsigned char)s[j]))
-			return UR_EHTTP_HVALUE;
+	if (!all_vchar_ws(s + v, ve - v))
+		return UR_EHTTP_HVALUE;
 	if (h) {
 		h->name = s;
 		h->name_len = k;
@@ -274,25 +336,30 @@ static int scan(struct ur_http1_parser *p, const char *buf, size_t len, struct m
 				return ret;
 			p->fields++;
 		}
-		i = end + 2;
-		if (!fill)
-			p->scanned = i;
+		i = p->scanned = end + 2;
 	}
 }
 
 static int parse(struct ur_http1_parser *p, const char *buf, size_t len, struct msg *m)
 {
-	int ret = scan(p, buf, len, m, false);
+	/*
+	 * A section that arrives whole (the usual case) is checked and recorded in one walk. One
+	 * that resumes a partial section is checked from where the last call stopped, then walked
+	 * again from the start line to record it: the buffer may have moved since.
+	 */
+	bool fresh = p->scanned == p->skip && !p->started;
+	int ret = scan(p, buf, len, m, fresh);
 	if (ret < 0)
 		return ret;
-	/* Complete and valid: walk it again from the start line, filling the caller's structs. */
 	size_t total = (size_t)ret;
-	p->scanned = p->skip;
-	p->fields = 0;
-	p->started = false;
-	ret = scan(p, buf, len, m, true);
-	if (ret < 0)
-		return ret; /* cannot happen: the same bytes passed a moment ago */
+	if (!fresh) {
+		p->scanned = p->skip;
+		p->fields = 0;
+		p->started = false;
+		ret = scan(p, buf, len, m, true);
+		if (ret < 0)
+			return ret; /* cannot happen: the same bytes passed a moment ago */
+	}
 	if (m->kind == RESPONSE)
 		m->rs->num_headers = p->fields;
 	else
@@ -340,8 +407,9 @@ static bool next_elem(const char **s, const char *end, const char **e, size_t *e
 
 ssize_t ur_http_header_find(const struct ur_http_header *h, size_t n, const char *name, size_t from)
 {
+	size_t len = strlen(name);
 	for (size_t i = from; i < n; i++)
-		if (ieq(h[i].name, h[i].name_len, name))
+		if (ieqn(h[i].name, h[i].name_len, name, len))
 			return (ssize_t)i;
 	return -1;
 }

@@ -332,6 +332,161 @@ Test(http1, limits_total_header_bytes)
 	free(s);
 }
 
+/*
+ * The rule the parser's line scan must keep, written the slow way: byte by byte, in this order
+ * at each position, past the section's limit, a bare LF, CR (then its LF), past the line's limit.
+ * Only the delimiting is modelled; the inputs below have valid content.
+ */
+static int ref_parse(const struct ur_http1_limits *l, const char *s, size_t len)
+{
+	size_t i = 0;
+	bool start = true;
+	for (;;) {
+		size_t limit = start ? l->max_line : l->max_field;
+		int limit_err = start ? UR_EHTTP_LINE_TOO_LONG : UR_EHTTP_FIELD_TOO_LONG;
+		size_t j = i;
+		for (;; j++) {
+			if (j == len)
+				return UR_EHTTP_INCOMPLETE;
+			if (j >= l->max_header_bytes)
+				return UR_EHTTP_HEADER_TOO_BIG;
+			if (s[j] == '\n')
+				return UR_EHTTP_NEWLINE;
+			if (s[j] == '\r') {
+				if (j + 1 == len)
+					return UR_EHTTP_INCOMPLETE;
+				if (j + 1 >= l->max_header_bytes)
+					return UR_EHTTP_HEADER_TOO_BIG;
+				if (s[j + 1] != '\n')
+					return UR_EHTTP_NEWLINE;
+				break;
+			}
+			if (j - i >= limit)
+				return limit_err;
+		}
+		if (!start && j == i)
+			return (int)(j + 2);
+		start = false;
+		i = j + 2;
+	}
+}
+
+/* Every line, field and section limit from 1 to past the input, whole and byte by byte. */
+Test(http1, limits_every_edge_match_the_byte_rule)
+{
+	static const char *const in[] = {
+	    "HTTP/1.1 200 OK\r\nA: b\r\nContent-Length: 0\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nA: bc\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nA: b\rC: d\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nAb: c\r\n\r",
+	};
+	struct ur_http_header h[8];
+	for (size_t k = 0; k < sizeof(in) / sizeof(in[0]); k++) {
+		size_t n = strlen(in[k]);
+		for (uint32_t line = 1; line <= 18; line++)
+			for (uint32_t field = 1; field <= 20; field++)
+				for (uint32_t total = 1; total <= n + 2; total++) {
+					struct ur_http1_limits l = {.max_line = line,
+					                            .max_field = field,
+					                            .max_header_bytes = total};
+					int want = ref_parse(&l, in[k], n);
+					struct ur_http1_parser p;
+					struct ur_http1_response r = {.headers = h,
+					                              .max_headers = 8};
+					ur_http1_parser_init(&p, &l);
+					int whole = ur_http1_parse_response(&p, in[k], n, &r);
+					cr_assert_eq(whole, want,
+					             "input %zu, limits %u/%u/%u: %s, want %s", k,
+					             line, field, total, ur_strerror_name(whole),
+					             ur_strerror_name(want));
+					ur_http1_parser_init(&p, &l);
+					int drip = UR_EHTTP_INCOMPLETE;
+					for (size_t m = 1; m <= n && drip == UR_EHTTP_INCOMPLETE;
+					     m++)
+						drip = ur_http1_parse_response(&p, in[k], m, &r);
+					cr_assert_eq(drip, want,
+					             "input %zu byte by byte, limits %u/%u/%u", k,
+					             line, field, total);
+				}
+	}
+}
+
+/* Every byte value inside a field name: only RFC 9110's tchar pass. */
+Test(http1, field_name_every_byte)
+{
+	struct ur_http_header h[2];
+	for (int b = 0; b < 256; b++) {
+		if (b == '\r' || b == '\n' || b == ':')
+			continue; /* they end the line or the name */
+		char msg[64];
+		int n = snprintf(msg, sizeof(msg), "HTTP/1.1 200 OK\r\nX%cY: v\r\n\r\n", b);
+		struct ur_http1_parser p;
+		struct ur_http1_response r = {.headers = h, .max_headers = 2};
+		ur_http1_parser_init(&p, NULL);
+		int ret = ur_http1_parse_response(&p, msg, (size_t)n, &r);
+		bool tchar = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+		             (b >= '0' && b <= '9') || (b && strchr("!#$%&'*+-.^_`|~", b));
+		cr_assert_eq(ret, tchar ? n : UR_EHTTP_HNAME, "byte 0x%02x: %s", b,
+		             ur_strerror_name(ret));
+	}
+}
+
+/* Every byte value at every place of values of 1 to 24 bytes (checked a word at a time). */
+Test(http1, field_value_every_byte_every_place)
+{
+	struct ur_http_header h[2];
+	char msg[64];
+	for (size_t len = 1; len <= 24; len++)
+		for (size_t at = 0; at < len; at++)
+			for (int b = 0; b < 256; b++) {
+				if (b == '\r' || b == '\n')
+					continue; /* those end the line: the line tests' business */
+				int n = snprintf(msg, sizeof(msg), "HTTP/1.1 200 OK\r\nX: ");
+				memset(msg + n, 'v', len);
+				msg[n + at] = (char)b;
+				memcpy(msg + n + len, "\r\n\r\n", 4);
+				size_t total = (size_t)n + len + 4;
+				struct ur_http1_parser p;
+				struct ur_http1_response r = {.headers = h, .max_headers = 2};
+				ur_http1_parser_init(&p, NULL);
+				int ret = ur_http1_parse_response(&p, msg, total, &r);
+				bool bad = (b < 0x20 && b != '\t') || b == 0x7f;
+				cr_assert_eq(ret, bad ? UR_EHTTP_HVALUE : (int)total,
+				             "byte 0x%02x at %zu of %zu: %s", b, at, len,
+				             ur_strerror_name(ret));
+			}
+}
+
+/* A section read whole and one read in pieces (its buffer moved between calls) fill the same. */
+Test(http1, fields_point_into_the_last_buffer)
+{
+	const char *msg = "HTTP/1.1 204 No Content\r\nServer: x\r\nA-B: c d\r\n\r\n";
+	size_t n = strlen(msg);
+	struct ur_http_header h[4];
+	struct ur_http1_response r = {.headers = h, .max_headers = 4};
+	struct ur_http1_parser p;
+	ur_http1_parser_init(&p, NULL);
+	cr_assert_eq(ur_http1_parse_response(&p, msg, n, &r), (int)n);
+	cr_assert_eq(r.num_headers, 2);
+	cr_assert_eq(r.status, 204);
+	cr_assert(h[1].name == msg + 36 && h[1].name_len == 3 && h[1].value == msg + 41 &&
+	          h[1].value_len == 3);
+	char *a = strdup(msg), *b = strdup(msg);
+	a[30] = 0; /* the first call sees 30 bytes of a, the second all of b */
+	ur_http1_parser_init(&p, NULL);
+	memset(h, 0, sizeof(h));
+	cr_assert_eq(ur_http1_parse_response(&p, a, 30, &r), UR_EHTTP_INCOMPLETE);
+	free(a);
+	cr_assert_eq(ur_http1_parse_response(&p, b, n, &r), (int)n);
+	cr_assert_eq(r.num_headers, 2);
+	cr_assert(r.reason == b + 13 && r.reason_len == 10);
+	cr_assert(h[0].name == b + 25 && h[0].name_len == 6 && h[0].value == b + 33 &&
+	          h[0].value_len == 1);
+	cr_assert(h[1].name == b + 36 && h[1].value == b + 41 && h[1].value_len == 3);
+	free(b);
+}
+
 static ssize_t decode_all(const struct ur_http1_limits *lim, const char *s, size_t *body)
 {
 	struct ur_http1_chunked d;
