@@ -4,8 +4,9 @@
  *
  * OpenSSL never sees the descriptor. Its BIO reads ciphertext from t->in (filled by ur_recv) and
  * appends what it writes to t->out, which drive() sends after every SSL call, whatever the call
- * (a read may have produced a key update answer, a failed handshake an alert). Each SSL call is
- * preceded by ERR_clear_error(), so the reason read after a failure is that call's own.
+ * (a read may have produced a key update answer, a failed handshake an alert). Each SSL call
+ * starts with an empty error queue, so the reason read after a failure is that call's own. A read
+ * that could only ask for more input (nothing buffered anywhere) is not made: the recv is.
  *
  * Two tasks may use a stream at once, one reading and one writing. SSL calls never suspend (the
  * BIO never blocks), so OpenSSL's state is consistent between them; what needs care is the bytes:
@@ -350,13 +351,20 @@ static int flush(struct tls *t, bool wait)
 	while (t->out_len > 0 && r == 0) {
 		/* new output goes to a fresh buffer while this one is in flight */
 		char *buf = t->out;
-		size_t len = t->out_len;
+		size_t len = t->out_len, cap = t->out_cap;
 		t->out = NULL;
 		t->out_len = t->out_cap = 0;
 		r = send_all(t, buf, len);
-		free(buf);
-		if (r == TLS_GONE)
+		if (r == TLS_GONE) {
+			free(buf);
 			return r; /* tls_release() woke the waiters */
+		}
+		if (!t->out && (t->ctx->flags & UR_TLS_KEEP_BUFFERS)) {
+			t->out = buf; /* sent: the next record goes there, no malloc per request */
+			t->out_cap = cap;
+		} else {
+			free(buf);
+		}
 	}
 	t->flushing = false;
 	if (r < 0) {
@@ -437,6 +445,26 @@ enum tls_op {
 };
 
 /*
+ * Empties OpenSSL's error queue before a call, so that a failure's reason is the call's own. The
+ * queue is nearly always empty already, and finding that out costs a fraction of clearing it.
+ */
+static void clear_errors(void)
+{
+	if (ERR_peek_error() != 0)
+		ERR_clear_error();
+}
+
+/*
+ * Whether an SSL read could only ask for more input: the session is established, OpenSSL holds
+ * no record bytes, processed or not, and no ciphertext or end of stream waits in t->in. Then the
+ * call is skipped, for the recv it would ask for: each response's last read is such a call.
+ */
+static bool nothing_to_read(struct tls *t)
+{
+	return t->established && t->in_pos == t->in_len && !t->in_eof && !SSL_has_pending(t->ssl);
+}
+
+/*
  * Runs one SSL operation to completion: the call, then its output sent, then as much input as it
  * asks for, until it succeeds or fails. Returns 0 (*@done = bytes moved) or an error, which is
  * sticky (t->fatal) unless it came from the socket while reading (time-out, cancellation).
@@ -448,7 +476,11 @@ static int drive(struct tls *t, enum tls_op op, void *buf, size_t len, size_t *d
 
 		if (t->fatal)
 			return t->fatal;
-		ERR_clear_error();
+		if (op == OP_READ && nothing_to_read(t)) {
+			sslerr = SSL_ERROR_WANT_READ; /* all the call could say */
+			goto want;
+		}
+		clear_errors();
 		switch (op) {
 		case OP_HANDSHAKE:
 			ret = SSL_do_handshake(t->ssl);
@@ -466,6 +498,7 @@ static int drive(struct tls *t, enum tls_op op, void *buf, size_t len, size_t *d
 			break;
 		}
 		sslerr = ret > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, ret);
+	want:
 		if (sslerr == SSL_ERROR_ZERO_RETURN) {
 			t->got_close = true;
 			*done = 0;
@@ -626,7 +659,7 @@ static void tls_release(struct ur_stream *s)
 {
 	struct tls *t = s->transport_;
 	if (t->established && !t->fatal && !t->sent_close && !t->flushing && t->busy == 0) {
-		ERR_clear_error();
+		clear_errors();
 		if (SSL_shutdown(t->ssl) >= 0 && t->out_len > 0)
 			(void)!send(t->fd, t->out, t->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	}

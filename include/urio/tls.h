@@ -62,11 +62,11 @@ enum ur_tls_flags {
 	/* Client: trust the system store in addition to ca_file / ca_dir / ca_pem. */
 	UR_TLS_SYSTEM_TRUST_TOO = 1u << 3,
 	/*
-	 * Keep a connection's 32 KiB receive buffer (and OpenSSL's record buffers) while it waits
-	 * for the peer, instead of releasing them and polling for readability first (the
-	 * default): one io_uring operation per wait instead of three and no malloc/free per
-	 * record, for ~50 KiB more per idle connection (docs/tls.md). For busy connections: a
-	 * client's keep-alive pool, a benchmark.
+	 * Keep a connection's 32 KiB receive buffer (and OpenSSL's record buffers, and the
+	 * buffer of ciphertext to send) while it waits for the peer, instead of releasing them
+	 * and polling for readability first (the default): one io_uring operation per wait
+	 * instead of three and no malloc/free per record, for ~50 KiB more per idle connection
+	 * (docs/tls.md). For busy connections: a client's keep-alive pool, a benchmark.
 	 */
 	UR_TLS_KEEP_BUFFERS = 1u << 4,
 };
