@@ -176,6 +176,8 @@ struct ur_loop {
 	struct ur_future wake_f;
 	bool wake_lost; /* wake_f could not be re-armed (ENOMEM): re-armed each turn, no blocking */
 	bool msg_ring;  /* posts made on this loop's thread to other loops may use MSG_RING */
+	uint32_t spin_ns;     /* ur_loop_opts.spin_ns: poll this long before sleeping */
+	atomic_bool spinning; /* polling before a wait: a post needs no wake-up (loop.c) */
 
 	struct ur_bufring *bufrings; /* live buffer rings, freed at teardown */
 	struct ur_future *locals;    /* pending program-completed futures (ur_future_begin) */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "valgrind.h"
 
 #define DEFAULT_SQ       256u
 #define DEFAULT_PER_TURN 1024u
@@ -132,11 +133,13 @@ int ur_loop_new(struct ur_loop **loopp, const struct ur_loop_opts *opts)
 	l->flags = o.flags;
 	l->owner = pthread_self();
 	l->max_per_turn = o.max_per_turn;
+	l->spin_ns = o.spin_ns;
 	l->wake_fd = -1;
 	atomic_init(&l->poll_fd, -1);
 	atomic_init(&l->posts, NULL);
 	atomic_init(&l->posters, 0);
 	atomic_init(&l->posts_closed, false);
+	atomic_init(&l->spinning, false);
 
 	ret = ring_setup(l, o.sq_entries, o.cq_entries, o.flags & UR_LOOP_PLAIN_SETUP);
 	if (ret < 0) {
@@ -308,6 +311,82 @@ static bool dispatch(struct ur_loop *l)
 	return true;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Work that needs no sleep: a completion in the CQ, or a post. */
+static bool spin_found(struct ur_loop *l)
+{
+	return io_uring_cq_ready(&l->ring) ||
+	       atomic_load_explicit(&l->posts, memory_order_relaxed) != NULL;
+}
+
+/*
+ * Poll before sleeping (ur_loop_opts.spin_ns), called when the turn would block. Returns true if
+ * the loop has work without sleeping: a completion, a post, or its earliest timer due.
+ *
+ * What can be seen without a system call: the CQ, and the post list (ur_loop_post pushes before
+ * it wakes, so a post is seen here before its wake-up is even sent). With DEFER_TASKRUN, which
+ * urio asks for, a completion reaches the CQ only when this thread enters the kernel: MSG_RING
+ * messages (6.18 posts them to a DEFER_TASKRUN target as task work too), socket and eventfd
+ * completions, everything. What the kernel shows instead is IORING_SQ_TASKRUN in the SQ flags
+ * (TASKRUN_FLAG, which every kernel with DEFER_TASKRUN has and setup asks for with it): then one
+ * io_uring_get_events(), which runs that work and does not sleep, posts them. Without
+ * DEFER_TASKRUN the kernel posts completions to the CQ itself, and COOP_TASKRUN's deferred work
+ * raises the same flag. The flag also says the CQ overflowed (IORING_SQ_CQ_OVERFLOW); reap()
+ * fetches those.
+ *
+ * What this turn started is submitted first: it may be what the loop waits for. While polling
+ * the loop says so (spinning), and ur_loop_post then skips the wake-up: the Dekker pair there
+ * (push the post, fence, read spinning) and here (clear spinning, fence, read the list) makes
+ * sure that a poster who saw the flag set has its post found below.
+ */
+static bool spin(struct ur_loop *l)
+{
+	l->stats.spins++;
+	if ((io_uring_sq_ready(&l->ring) || l->bl_len) && ur__enter(l, 0) < 0)
+		return false; /* the wait's own entry reports it */
+	uint64_t now = ur_now_ns(), end = now + l->spin_ns;
+	bool timer = l->theap && l->theap->at_ <= end;
+	if (timer)
+		end = l->theap->at_;
+	atomic_store_explicit(&l->spinning, true, memory_order_relaxed);
+	bool found = false;
+	for (unsigned i = 1;; i++) {
+		if ((found = spin_found(l)))
+			break;
+		if (IO_URING_READ_ONCE(*l->ring.sq.kflags) &
+		    (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) {
+			io_uring_get_events(&l->ring);
+			l->stats.enters++;
+			if ((found =
+			         io_uring_cq_ready(&l->ring) || io_uring_cq_has_overflow(&l->ring)))
+				break;
+		}
+		/* a clock read (vDSO) costs some 20-50 ns: every 16th round */
+		if ((i & 15) == 0 && ur_now_ns() >= end) {
+			found = timer; /* a due timer is work; the end of the poll is not */
+			break;
+		}
+		if (UR__ON_VALGRIND())
+			sched_yield(); /* valgrind runs one thread at a time: let the others in */
+		else
+			cpu_relax();
+	}
+	atomic_store_explicit(&l->spinning, false, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	found = found || atomic_load_explicit(&l->posts, memory_order_relaxed) != NULL;
+	if (found)
+		l->stats.spin_hits++;
+	return found;
+}
+
 _Thread_local struct ur_loop *ur__running;
 
 /*
@@ -351,6 +430,10 @@ static int run(struct ur_loop *l, enum ur_run_mode mode, bool (*until)(const voi
 		             !atomic_load_explicit(&l->posts, memory_order_relaxed);
 		if (!(l->ring.features & IORING_FEAT_EXT_ARG))
 			ur__timers_arm(l);
+		/* A poll that found work has entered the kernel for it if it had to. */
+		bool spun = block && l->spin_ns && spin(l);
+		if (spun)
+			block = false;
 		/*
 		 * A turn that would not block, with nothing to submit and nothing the kernel owes
 		 * us but its own wake-up read, needs no entry: posts and timers are checked in user
@@ -358,7 +441,8 @@ static int run(struct ur_loop *l, enum ur_run_mode mode, bool (*until)(const voi
 		 * the kernel is only a wake-up. Tasks that only yield run without system calls.
 		 */
 		unsigned own = l->wake_f.state_ == UR_FUTURE_PENDING;
-		if (block || l->inflight > own || io_uring_sq_ready(&l->ring) || l->bl_len)
+		if (block || (l->inflight > own && !spun) || io_uring_sq_ready(&l->ring) ||
+		    l->bl_len)
 			ret = ur__enter(l, block ? 1 : 0);
 		if (ret < 0)
 			break;
@@ -497,8 +581,13 @@ int ur_loop_post(struct ur_loop *l, struct ur_post *p)
 		p->next_ = head;
 	while (!atomic_compare_exchange_weak_explicit(&l->posts, &head, p, memory_order_release,
 	                                              memory_order_relaxed));
-	/* Only the post that found the list empty wakes: the loop drains the whole list at once. */
-	if (!head)
+	/*
+	 * Only the post that found the list empty wakes: the loop drains the whole list at once.
+	 * A loop polling before its wait (spin_ns) finds the post by itself; the fence pairs with
+	 * the one in spin() (see there).
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!head && !atomic_load_explicit(&l->spinning, memory_order_relaxed))
 		ur_loop_wake(l);
 	atomic_fetch_sub(&l->posters, 1);
 	return 0;

@@ -192,6 +192,8 @@ int ur__enter(struct ur_loop *l, unsigned wait_nr)
 		else
 			ret = io_uring_submit_and_get_events(&l->ring);
 		l->stats.enters++;
+		if (wait_nr && !left)
+			l->stats.waits++;
 		if (ret < 0 || !left || ret == 0)
 			break;
 		l->stats.submitted += (unsigned)ret;
