@@ -66,9 +66,11 @@ static bool ieqn(const char *a, size_t an, const char *b, size_t bn)
 {
 	if (an != bn)
 		return false;
-	for (size_t i = 0; i < an; i++)
-		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+	for (size_t i = 0; i < an; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+		if (x != y && lower(x) != lower(y)) /* names mostly match byte for byte */
 			return false;
+	}
 	return true;
 }
 

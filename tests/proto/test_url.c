@@ -178,6 +178,47 @@ Test(url, origin)
 	cr_assert(!ur_url_same_origin(&a, &b), "host differs");
 }
 
+/*
+ * Control bytes and spaces anywhere, checked eight bytes at a time: every byte value at every
+ * place of URLs of 10 to 33 bytes, and of two offenders the first is the one reported.
+ */
+Test(url, control_and_space_every_place)
+{
+	char s[40];
+	struct ur_url u;
+	for (size_t len = 10; len <= 33; len++) {
+		memcpy(s, "http://h/", 9);
+		memset(s + 9, 'a', len - 9);
+		cr_assert_eq(ur_url_parse(&u, s, len), 0);
+		for (size_t at = 0; at < len; at++) {
+			char keep = s[at];
+			for (int b = 0; b < 256; b++) {
+				s[at] = (char)b;
+				int r = ur_url_parse(&u, s, len);
+				int want = b < 0x20 || b == 0x7f ? UR_EURL_CTRL
+				           : b == ' '            ? UR_EURL_SPACE
+				                                 : 1;
+				if (want < 0)
+					cr_assert_eq(r, want, "byte 0x%02x at %zu of %zu: %d", b,
+					             at, len, r);
+				else
+					cr_assert(r != UR_EURL_CTRL && r != UR_EURL_SPACE,
+					          "byte 0x%02x at %zu of %zu: %d", b, at, len, r);
+			}
+			s[at] = keep;
+		}
+		for (size_t at = 9; at + 1 < len; at++) {
+			s[at] = ' ';
+			s[len - 1] = '\x01';
+			cr_assert_eq(ur_url_parse(&u, s, len), UR_EURL_SPACE);
+			s[at] = '\x01';
+			s[len - 1] = ' ';
+			cr_assert_eq(ur_url_parse(&u, s, len), UR_EURL_CTRL);
+			s[at] = s[len - 1] = 'a';
+		}
+	}
+}
+
 Test(url, length_limits)
 {
 	static char s[UR_URL_MAX + 16];
