@@ -439,10 +439,13 @@ static int run(struct ur_loop *l, enum ur_run_mode mode, bool (*until)(const voi
 		 * us but its own wake-up read, needs no entry: posts and timers are checked in user
 		 * space, and a wake-up (the eventfd read's completion, a MSG_RING) that waits in
 		 * the kernel is only a wake-up. Tasks that only yield run without system calls.
+		 * Nor does one whose CQ already holds completions (a MSG_RING's own CQE, posted in
+		 * the submit that sent it; a batch beyond max_per_turn): those are reaped first,
+		 * and what the kernel still holds is fetched by the next turn's entry.
 		 */
 		unsigned own = l->wake_f.state_ == UR_FUTURE_PENDING;
-		if (block || (l->inflight > own && !spun) || io_uring_sq_ready(&l->ring) ||
-		    l->bl_len)
+		bool fetch = l->inflight > own && !spun && !io_uring_cq_ready(&l->ring);
+		if (block || fetch || io_uring_sq_ready(&l->ring) || l->bl_len)
 			ret = ur__enter(l, block ? 1 : 0);
 		if (ret < 0)
 			break;
