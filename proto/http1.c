@@ -124,9 +124,17 @@ static int line_end(const struct ur_http1_parser *p, const char *buf, size_t len
 		stop = big;
 	if (over < stop)
 		stop = over + 1;
-	/* Lines are tens of bytes: two memchr() calls beat a loop testing each byte twice. */
+	/* Lines are tens of bytes: memchr() beats a loop testing each byte twice. */
 	const char *cr = i < stop ? memchr(buf + i, '\r', stop - i) : NULL;
 	size_t j = cr ? (size_t)(cr - buf) : stop;
+	if (cr && j + 1 < len && j + 1 < big && buf[j + 1] == '\n') {
+		/*
+		 * A whole line: whether a bare LF came before its CR is left to the check of its
+		 * content, which every LF fails (scan() then reports it, as the order above says).
+		 */
+		*end = j;
+		return 0;
+	}
 	const char *lf = j > i ? memchr(buf + i, '\n', j - i) : NULL;
 	if (lf)
 		j = (size_t)(lf - buf);
@@ -257,15 +265,13 @@ static int field_line(const char *s, size_t n, struct ur_http_header *h)
 {
 	if (n && is_ows((unsigned char)s[0]))
 		return UR_EHTTP_OBSFOLD;
-	const char *colon = memchr(s, ':', n);
-	size_t k = colon ? (size_t)(colon - s) : n;
-	for (size_t j = 0; j < k; j++)
-		if (!is_tchar((unsigned char)s[j]))
-			return UR_EHTTP_HNAME;
-	if (k == 0)
-		return UR_EHTTP_HNAME;
+	size_t k = 0;
+	while (k < n && is_tchar((unsigned char)s[k]))
+		k++;
 	if (k == n)
-		return UR_EHTTP_SYNTAX;
+		return UR_EHTTP_SYNTAX; /* all tchar, no ':' */
+	if (k == 0 || s[k] != ':')
+		return UR_EHTTP_HNAME;
 	size_t v = k + 1, ve = n;
 	while (v < n && is_ows((unsigned char)s[v]))
 		v++;
@@ -294,6 +300,15 @@ struct msg {
 	struct ur_http_header *headers;
 	size_t max_headers;
 };
+
+/*
+ * The error for a line that line_end() found whole and that failed: a bare LF in it comes first
+ * (line_end() leaves that to the content checks, which every byte of a line goes through).
+ */
+static int bare_lf(const char *s, size_t n, int err)
+{
+	return memchr(s, '\n', n) ? UR_EHTTP_NEWLINE : err;
+}
 
 /*
  * Checks (and with @fill, records) whole lines from p->scanned on. Returns the section's length
@@ -326,16 +341,16 @@ static int scan(struct ur_http1_parser *p, const char *buf, size_t len, struct m
 			ret = m->kind == REQUEST ? request_line(s, n, fill ? m->rq : NULL)
 			                         : status_line(s, n, fill ? m->rs : NULL);
 			if (ret < 0)
-				return ret;
+				return bare_lf(s, n, ret);
 			p->started = true;
 		} else if (n == 0) {
 			return (int)(end + 2 - p->skip);
 		} else {
 			if (p->fields >= max_fields)
-				return UR_EHTTP_TOO_MANY_FIELDS;
+				return bare_lf(s, n, UR_EHTTP_TOO_MANY_FIELDS);
 			ret = field_line(s, n, fill ? &m->headers[p->fields] : NULL);
 			if (ret < 0)
-				return ret;
+				return bare_lf(s, n, ret);
 			p->fields++;
 		}
 		i = p->scanned = end + 2;

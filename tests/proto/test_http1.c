@@ -380,6 +380,10 @@ Test(http1, limits_every_edge_match_the_byte_rule)
 	    "HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n",
 	    "HTTP/1.1 200 OK\r\nA: b\rC: d\r\n\r\n",
 	    "HTTP/1.1 200 OK\r\nAb: c\r\n\r",
+	    /* a bare LF wins over what else is wrong with its line */
+	    "HTTP/1.1 200 OK\r\nA\x01b\nC: d\r\n\r\n",
+	    "HTTP/1.1 2\n0 OK\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nA: \x01\nb\r\n\r\n",
 	};
 	struct ur_http_header h[8];
 	for (size_t k = 0; k < sizeof(in) / sizeof(in[0]); k++) {
@@ -456,6 +460,20 @@ Test(http1, field_value_every_byte_every_place)
 				             "byte 0x%02x at %zu of %zu: %s", b, at, len,
 				             ur_strerror_name(ret));
 			}
+}
+
+/* A bare LF in a line that is also one field too many is still a bare LF. */
+Test(http1, bare_lf_before_the_field_count)
+{
+	const char *msg = "HTTP/1.1 200 OK\r\nA: b\r\nC: d\ne\r\n\r\n";
+	struct ur_http_header h[1];
+	struct ur_http1_response r = {.headers = h, .max_headers = 1};
+	struct ur_http1_parser p;
+	ur_http1_parser_init(&p, NULL);
+	cr_assert_eq(ur_http1_parse_response(&p, msg, strlen(msg), &r), UR_EHTTP_NEWLINE);
+	ur_http1_parser_init(&p, NULL);
+	cr_assert_eq(ur_http1_parse_response(&p, msg, 30, &r), UR_EHTTP_NEWLINE,
+	             "reported as soon as the LF is there");
 }
 
 /* A section read whole and one read in pieces (its buffer moved between calls) fill the same. */
