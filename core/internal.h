@@ -453,6 +453,26 @@ void ur__complete_local(struct ur_loop *l, struct ur_future *f, int res);
 void ur__locals_cancel(struct ur_loop *l);
 
 /*
+ * The last opcode of the oldest kernel urio runs on (5.19, docs/design.md): a start of an opcode
+ * up to it needs no look at the probe, and with its kind a constant the check folds away.
+ */
+#define UR__OP_BASELINE IORING_OP_URING_CMD
+
+/*
+ * liburing's io_uring_get_sqe for the ring urio sets up (no SQPOLL, no SQE128): the kernel moves
+ * the SQ head only inside io_uring_enter, on this thread, so a plain load of it is current. NULL
+ * if the SQ is full.
+ */
+static inline struct io_uring_sqe *ur__sqe_get(struct io_uring_sq *sq)
+{
+	unsigned tail = sq->sqe_tail;
+	if (tail - IO_URING_READ_ONCE(*sq->khead) >= sq->ring_entries)
+		return NULL;
+	sq->sqe_tail = tail + 1;
+	return &sq->sqes[tail & sq->ring_mask];
+}
+
+/*
  * Starting an operation of kind @kind (core/ops.h), inlined into every start call: with @kind a
  * constant the row's lookups fold away, and the common case (one SQE, room in the SQ) costs a
  * few compares and liburing's get_sqe; chains, deadlines and a full SQ take the slow path.
@@ -466,14 +486,14 @@ ur__op_begin(struct ur_loop *l, struct ur_future *f, unsigned kind, struct ur__o
 		return -EBUSY;
 	if (l->closing)
 		return UR_ELOOPCLOSED;
-	if (!ur__supports(l, ur__ops[kind].opcode))
+	if (ur__ops[kind].opcode > UR__OP_BASELINE && !ur__supports(l, ur__ops[kind].opcode))
 		return -EOPNOTSUPP;
 	bool aux = ur__op_traits(kind) & UR__OPF_AUX;
 	op->kind = (uint8_t)kind;
 	op->queued = false;
 	op->aux = op->lt = NULL;
 	if (!aux && !(f->flags_ & UR__F_DEADLINE) && l->bl_len == 0 &&
-	    (op->sqe = io_uring_get_sqe(&l->ring)))
+	    (op->sqe = ur__sqe_get(&l->ring.sq)))
 		return 0;
 	/* @op itself never leaves this inline code, so its kind stays a constant for ur__op_end. */
 	struct io_uring_sqe *s[UR__MAX_CHAIN];
@@ -529,7 +549,7 @@ static inline __attribute__((always_inline)) int ur__op_end(struct ur_loop *l, s
 	f->owed_ = owed;
 	f->state_ = UR_FUTURE_PENDING;
 	l->inflight += owed;
-	if (!(f->flags_ & UR__F_INTERNAL))
+	if (!(keep & UR__F_INTERNAL))
 		l->pending++;
 #if UR_FAULT_INJECTION
 	if (fault > 0)
@@ -545,15 +565,17 @@ static inline __attribute__((always_inline)) int ur__op_end(struct ur_loop *l, s
  */
 static inline void ur__finish(struct ur_loop *l, struct ur_future *f)
 {
-	int res = f->res;
+	uint16_t fl = f->flags_;
 
-	if (f->flags_ & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_FIXUP))
-		res = ur__op_fix(l, f, res);
-	f->res = res;
+	if (fl & (UR__F_TIMEDOUT | UR__F_CANCEL | UR__F_FIXUP)) {
+		f->res = ur__op_fix(l, f, f->res);
+		fl = f->flags_;
+	}
 	f->cqe_flags &= ~(uint32_t)IORING_CQE_F_MORE;
-	if (!(f->flags_ & UR__F_INTERNAL))
+	/* @fl, not f->flags_: the store to @l below may alias @f as far as the compiler knows */
+	if (!(fl & UR__F_INTERNAL))
 		l->pending--;
-	f->flags_ &= UR__F_INTERNAL;
+	f->flags_ = fl & UR__F_INTERNAL;
 	f->state_ = UR_FUTURE_DONE;
 	/* Last touch of @f: the callback may restart or free it. */
 	if (f->cb_ == ur__task_wake_cb)
@@ -567,7 +589,6 @@ static inline void ur__cqe(struct ur_loop *l, uint64_t ud, int32_t res, uint32_t
 {
 	struct ur_future *f = ur__ud_future(ud);
 
-	l->stats.reaped++;
 	if (!(flags & IORING_CQE_F_MORE))
 		l->inflight--;
 	if (!f)

@@ -14,7 +14,6 @@
 
 #define DEFAULT_SQ       256u
 #define DEFAULT_PER_TURN 1024u
-#define REAP_BATCH       64u
 #define MAX_SQ           32768u /* IORING_MAX_ENTRIES */
 #define MAX_CQ           65536u /* IORING_MAX_CQ_ENTRIES */
 
@@ -221,31 +220,21 @@ static void wake_cb(struct ur_future *f, void *arg)
 }
 
 /*
- * Handles up to @max completions. CQEs are copied out and the CQ head advanced before any callback
- * runs: callbacks may enter the kernel (a start on a full SQ), and a free CQ means the kernel never
- * has to park completions in its overflow list on our account.
+ * Handles up to @max completions, in one pass over the CQ: each CQE is read and the CQ head moved
+ * past it before its future completes, so that a callback that enters the kernel (a start on a
+ * full SQ) finds that slot free, and the kernel never parks completions in its overflow list on
+ * our account. Never nested: the head is ours alone (callbacks cannot turn or free a loop that is
+ * turning or tearing down), so it is kept in a register and only stored.
  */
 static unsigned reap(struct ur_loop *l, unsigned max)
 {
-	struct {
-		uint64_t ud;
-		int32_t res;
-		uint32_t flags;
-	} batch[REAP_BATCH];
+	struct io_uring_cq *cq = &l->ring.cq;
 	unsigned done = 0;
 	bool flushed = false;
 
 	while (done < max) {
-		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
-		io_uring_for_each_cqe(&l->ring, head, cqe)
-		{
-			batch[n].ud = cqe->user_data;
-			batch[n].res = cqe->res;
-			batch[n].flags = cqe->flags;
-			if (++n == REAP_BATCH || done + n == max)
-				break;
-		}
+		unsigned head = *cq->khead;
+		unsigned n = io_uring_smp_load_acquire(cq->ktail) - head;
 		if (n == 0) {
 			/*
 			 * CQ empty. Completions the kernel could not fit are on its overflow list
@@ -259,24 +248,32 @@ static unsigned reap(struct ur_loop *l, unsigned max)
 			flushed = true;
 			continue;
 		}
+		if (n > max - done)
+			n = max - done;
 		unsigned take = n;
 #if UR_FAULT_INJECTION
 		if (l->fault)
 			take = ur__fault_cut(l, n);
 #endif
-		io_uring_cq_advance(&l->ring, take);
-		for (unsigned i = 0; i < take; i++) {
-			if (batch[i].ud == UR__UD_WAKE) {
+		l->stats.reaped += take;
+		for (unsigned end = head + take; head != end;) {
+			/* 16-byte CQEs: urio never sets up IORING_SETUP_CQE32 */
+			const struct io_uring_cqe *cqe = &cq->cqes[head & cq->ring_mask];
+			uint64_t ud = cqe->user_data;
+			int32_t res = cqe->res;
+			uint32_t flags = cqe->flags;
+			assert(*cq->khead == head && "urio: reap() nested");
+			io_uring_smp_store_release(cq->khead, ++head);
+			if (ud == UR__UD_WAKE) {
 				/* another loop's MSG_RING wake-up: no SQE of ours, nothing owed */
-				l->stats.reaped++;
 				l->stats.msg_wakes++;
 				run_posts(l);
 				continue;
 			}
 #if UR_FAULT_INJECTION
-			ur__fault_cqe(&batch[i].ud, &batch[i].res, &batch[i].flags);
+			ur__fault_cqe(&ud, &res, &flags);
 #endif
-			ur__cqe(l, batch[i].ud, batch[i].res, batch[i].flags);
+			ur__cqe(l, ud, res, flags);
 		}
 		done += take;
 		if (take < n)
