@@ -44,8 +44,10 @@ enum ur__fault_site {
 	UR__FAULT_AT_REARM,  /* a stopped multishot recv armed again: it completes with -ENOMEM */
 	UR__FAULT_AT_SENDZC, /* a refused zero-copy send made again plainly: it completes -ENOMEM */
 	UR__FAULT_AT_WAKE,   /* the loop's wake-up read armed again: retried each turn, unseen */
-	UR__FAULT_NSITES = 5,
+	UR__FAULT_AT_CANCEL, /* the SQE of a cancellation (ur_cancel, a deadline, teardown): asked
+	                      * through io_uring_register_sync_cancel instead */
+	UR__FAULT_NSITES = 6,
 };
-#define UR__FAULT_SITE_NAMES "task", "stack", "rearm", "sendzc", "wake"
+#define UR__FAULT_SITE_NAMES "task", "stack", "rearm", "sendzc", "wake", "cancel"
 
 #endif

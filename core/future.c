@@ -66,11 +66,33 @@ struct io_uring_sqe *ur__loop_sqe(struct ur_loop *l)
 
 void ur__cancel_ud(struct ur_loop *l, uint64_t ud, unsigned flags)
 {
-	struct io_uring_sqe *sqe = ur__loop_sqe(l);
-	if (!sqe)
-		return; /* out of memory: the operation simply runs to completion */
-	io_uring_prep_cancel64(sqe, ud, (int)flags);
-	io_uring_sqe_set_data64(sqe, 0);
+	struct io_uring_sqe *sqe =
+	    UR__FAULT_ENOMEM(l, UR__FAULT_AT_CANCEL) ? NULL : ur__loop_sqe(l);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, ud, (int)flags);
+		io_uring_sqe_set_data64(sqe, 0);
+		return;
+	}
+	/*
+	 * No SQE, and no memory to queue one. A lost cancellation would leave a wait that a
+	 * deadline or ur_cancel() should end waiting for an operation that may never complete, so
+	 * ask through the registration interface, which needs neither (IORING_REGISTER_SYNC_CANCEL,
+	 * Linux 6.0). A zero timeout: ask, do not wait; the operation's own CQE (-ECANCELED) comes
+	 * as any other. On 5.19 this fails too, and the operation runs to completion
+	 * (docs/reliability.md). The kernel cancels only what it has: what waits in the SQ (the
+	 * operation itself, perhaps, started this turn) is submitted first.
+	 */
+	if (io_uring_sq_ready(&l->ring)) {
+		int n = io_uring_submit(&l->ring);
+		l->stats.enters++;
+		if (n > 0)
+			l->stats.submitted += (unsigned)n;
+	}
+	struct io_uring_sync_cancel_reg reg = {
+	    .addr = ud, .fd = -1, .flags = flags, .timeout = {.tv_sec = 0, .tv_nsec = 0}};
+	int r = io_uring_register_sync_cancel(&l->ring, &reg);
+	l->stats.enters++;
+	(void)r; /* -ENOENT: it completed meanwhile; -ETIME: asked, still running (io-wq) */
 }
 
 /*

@@ -511,6 +511,73 @@ Test(fault, enomem_at_the_wake_up_rearm_loses_no_post, .timeout = 60)
 	cr_assert_gt(site_fired("wake"), 0);
 }
 
+/*
+ * A cancellation whose SQE is refused (SQ full and no memory to queue one) is asked through
+ * io_uring_register_sync_cancel instead: ur_cancel() and an expiring timeout scope still end
+ * receives that would never complete. Lost, the loop's run would hang (the test's timeout).
+ */
+enum {
+	CN_PAIRS = 48
+};
+
+static int cancel_waiter(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char b[8];
+	struct ur_timeout to;
+	ur_timeout_begin(&to, 20 * UR_MSEC);
+	ssize_t r = ur_recv(fd, b, sizeof(b), 0);
+	int end = ur_timeout_end(&to);
+	/* refused at its start (enomem), or cancelled by the scope's expiry */
+	cr_assert(r == -ENOMEM || (r == -ETIMEDOUT && end == -ETIMEDOUT), "recv %zd, end %d", r,
+	          end);
+	return 0;
+}
+
+Test(fault, enomem_at_a_cancellation_still_cancels, .timeout = 60)
+{
+	site_faults("26", "0.5");
+	struct ur_loop *l = t_loop();
+	int sv[CN_PAIRS][2];
+	struct ur_future f[CN_PAIRS];
+	char buf[CN_PAIRS][8];
+	bool started[CN_PAIRS];
+	unsigned n = 0;
+
+	/* the first half reaches the kernel and waits for data; the second stays in the SQ */
+	for (int i = 0; i < CN_PAIRS; i++) {
+		if (i == CN_PAIRS / 2)
+			ASSERT_RES(ur_loop_run(l, UR_RUN_NOWAIT), (int)n);
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]), 0);
+		ur_future_init(&f[i], NULL, NULL);
+		int r = ur_recv_start(l, &f[i], sv[i][0], buf[i], sizeof(buf[i]), 0);
+		cr_assert(r == 0 || r == -ENOMEM, "start: %d", r);
+		started[i] = r == 0;
+		n += started[i];
+	}
+	cr_assert_gt(n, 0);
+	for (int i = 0; i < CN_PAIRS; i++)
+		if (started[i])
+			ASSERT_RES(ur_cancel(&f[i]), 0);
+	ASSERT_RES(ur_loop_run(l, UR_RUN_DEFAULT), 0);
+	for (int i = 0; i < CN_PAIRS; i++)
+		if (started[i])
+			ASSERT_RES(f[i].res, -ECANCELED);
+
+	/* the same through timeout scopes, in tasks */
+	for (int i = 0; i < CN_PAIRS; i++) {
+		int r = ur_spawn(l, NULL, cancel_waiter, (void *)(intptr_t)sv[i][0], NULL);
+		cr_assert(r == 0 || r == -ENOMEM, "spawn: %d", r);
+	}
+	ASSERT_RES(ur_loop_run(l, UR_RUN_DEFAULT), 0);
+	for (int i = 0; i < CN_PAIRS; i++) {
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
+	t_loop_done(&l);
+	cr_assert_gt(site_fired("cancel"), 0);
+}
+
 Test(fault, delay_keeps_order_and_loses_nothing)
 {
 	faults("8", "0.5", "delay");
