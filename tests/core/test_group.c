@@ -419,7 +419,8 @@ enum {
 };
 
 struct queued_state {
-	atomic_int gate_open, gate_started;
+	struct t_gate gate;
+	atomic_int gate_started;
 	atomic_int calls;    /* counted() calls: must stay 0 */
 	atomic_int released; /* release_queued() calls */
 	atomic_int fresh_saw_calls;
@@ -427,14 +428,13 @@ struct queued_state {
 	struct ur_task *t[2 * QUEUED_N];
 };
 
-static struct queued_state qs;
+static struct queued_state qs = {.gate = T_GATE_INIT};
 
 static int gated(void *arg)
 {
 	(void)arg;
 	atomic_store(&qs.gate_started, 1);
-	while (!atomic_load(&qs.gate_open))
-		usleep(200);
+	t_gate_wait(&qs.gate);
 	return 1;
 }
 
@@ -505,7 +505,7 @@ static int queued_body(void *arg)
 	cr_assert_eq(ur_spawn(l, &late, thread_task_fresh, NULL, NULL), 0);
 	ASSERT_RES(ur_yield(), 0);
 	cr_assert_eq(atomic_load(&qs.released), 2 * QUEUED_N); /* once each */
-	atomic_store(&qs.gate_open, 1);
+	t_gate_open(&qs.gate);
 	ASSERT_RES(ur_join(gate), 1);
 	ASSERT_RES(ur_join(late), 7);
 	cr_assert_eq(atomic_load(&qs.fresh_saw_calls), 0);
